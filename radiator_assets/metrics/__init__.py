@@ -1,0 +1,1 @@
+"""The metrics engine: pure functions over status stays (no Dagster, no database)."""

@@ -1,0 +1,96 @@
+"""The one typed place where radiator_assets reads its configuration.
+
+Everything comes from the environment (and an optional `.env` in the working
+directory). Secrets are `SecretStr`, so a repr, a log line or Dagster metadata
+built from a `Settings` object never shows them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_TRACKER_API_URL = "https://api.tracker.yandex.net"
+
+
+class Settings(BaseSettings):
+    """Environment configuration; field aliases are the variable names users set."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- warehouse -------------------------------------------------------------
+    database_url: SecretStr | None = Field(default=None, alias="RADIATOR_DATABASE_URL")
+    home: Path = Field(default=Path(".radiator"), alias="RADIATOR_HOME")
+    metrics_config_path: Path = Field(default=Path("radiator.yaml"), alias="RADIATOR_CONFIG")
+
+    # --- Tracker ---------------------------------------------------------------
+    tracker_api_url: str = Field(default=DEFAULT_TRACKER_API_URL, alias="TRACKER_API_URL")
+    tracker_token: SecretStr | None = Field(default=None, alias="TRACKER_TOKEN")
+    tracker_auth_scheme: Literal["OAuth", "Bearer"] = Field(
+        default="OAuth", alias="TRACKER_AUTH_SCHEME"
+    )
+    tracker_org_id: str | None = Field(default=None, alias="TRACKER_ORG_ID")
+    tracker_cloud_org_id: str | None = Field(default=None, alias="TRACKER_CLOUD_ORG_ID")
+    tracker_query: str = Field(default="Queue: CPO", alias="TRACKER_QUERY")
+    # Comma-separated issue fields to request; empty means "all fields".
+    tracker_fields: str = Field(default="", alias="TRACKER_FIELDS")
+    tracker_workers: int = Field(default=8, ge=1, le=64, alias="TRACKER_WORKERS")
+    tracker_requests_per_second: float = Field(default=20.0, gt=0, alias="TRACKER_RPS")
+    tracker_connect_timeout: float = Field(default=5.0, gt=0, alias="TRACKER_CONNECT_TIMEOUT")
+    tracker_read_timeout: float = Field(default=30.0, gt=0, alias="TRACKER_READ_TIMEOUT")
+    tracker_max_retry_seconds: float = Field(default=120.0, ge=0, alias="TRACKER_MAX_RETRY_SECONDS")
+    # Custom field ids; a queue-local field `<hex>--team` matches `team` too.
+    team_field: str = Field(default="team", alias="TRACKER_TEAM_FIELD")
+    prodteam_field: str = Field(default="prodteam", alias="TRACKER_PRODTEAM_FIELD")
+    business_client_field: str = Field(
+        default="businessClient", alias="TRACKER_BUSINESS_CLIENT_FIELD"
+    )
+
+    # --- sync and automation ---------------------------------------------------
+    sync_overlap_minutes: int = Field(default=10, ge=0, alias="RADIATOR_SYNC_OVERLAP_MINUTES")
+    sync_batch_size: int = Field(default=500, ge=1, alias="RADIATOR_SYNC_BATCH_SIZE")
+    sensor_interval_seconds: int = Field(default=300, ge=10, alias="RADIATOR_SENSOR_INTERVAL")
+    freshness_max_age_hours: float = Field(
+        default=26.0, gt=0, alias="RADIATOR_FRESHNESS_MAX_AGE_HOURS"
+    )
+
+    @field_validator("tracker_api_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_org_header(self) -> Settings:
+        if self.tracker_org_id and self.tracker_cloud_org_id:
+            raise ValueError(
+                "set either TRACKER_ORG_ID or TRACKER_CLOUD_ORG_ID, not both: "
+                "Tracker expects exactly one organisation header"
+            )
+        return self
+
+    @property
+    def field_list(self) -> list[str]:
+        return [f.strip() for f in self.tracker_fields.split(",") if f.strip()]
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.home.resolve() / "pgdata"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home.resolve() / "reports"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for this process; tests call `get_settings.cache_clear()` after
+    changing the environment."""
+    return Settings()

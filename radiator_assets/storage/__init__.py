@@ -1,0 +1,1 @@
+"""The PostgreSQL warehouse: server, schema, units of work, bulk writers."""

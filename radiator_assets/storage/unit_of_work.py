@@ -1,0 +1,68 @@
+"""Units of work: one transaction each, committed on success, rolled back and
+re-raised on error, with the failing statement logged.
+
+The predecessor wrapped statements in blanket `rollback()` calls and carried
+on, so one failure poisoned every later statement (`InFailedSqlTransaction`).
+Here a failure ends the unit of work; the connection goes back to the pool
+clean and the next unit of work starts fresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+log = logging.getLogger("radiator_assets.sql")
+
+_SECRET_KEY = re.compile(r"(pass(word)?|token|secret|authorization)", re.IGNORECASE)
+_MAX_LOGGED_ROWS = 5
+_MAX_VALUE_CHARS = 200
+REDACTED = "***"
+
+
+def _short(value: Any) -> Any:
+    text = repr(value)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[:_MAX_VALUE_CHARS] + "...'"
+
+
+def redact_parameters(params: Any) -> Any:
+    """Parameters as they may appear in a log: secret-looking keys masked,
+    long values and long batches shortened."""
+    if isinstance(params, Mapping):
+        return {
+            k: (REDACTED if _SECRET_KEY.search(str(k)) else _short(v)) for k, v in params.items()
+        }
+    if isinstance(params, Sequence) and not isinstance(params, str | bytes):
+        rows = [redact_parameters(p) for p in list(params)[:_MAX_LOGGED_ROWS]]
+        if len(params) > _MAX_LOGGED_ROWS:
+            rows.append(f"... {len(params) - _MAX_LOGGED_ROWS} more")
+        return rows
+    return _short(params)
+
+
+def _log_failed_statement(context: sa.engine.ExceptionContext) -> None:
+    log.error(
+        "SQL failed: %s\nstatement: %s\nparameters: %s",
+        type(context.original_exception).__name__,
+        context.statement,
+        redact_parameters(context.parameters),
+    )
+
+
+def install_error_logging(engine: Engine) -> None:
+    """Log every failing statement with its SQL and (redacted) parameters."""
+    if not sa.event.contains(engine, "handle_error", _log_failed_statement):
+        sa.event.listen(engine, "handle_error", _log_failed_statement)
+
+
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[Connection]:
+    """One transaction: commit when the block ends, roll back and re-raise when it fails."""
+    with engine.begin() as conn:
+        yield conn

@@ -1,0 +1,1 @@
+"""Yandex Tracker: the HTTP client and the local emulator that speaks the same API."""

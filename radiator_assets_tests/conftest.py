@@ -1,0 +1,104 @@
+"""Shared fixtures: a real PostgreSQL for every test, and the Tracker emulator.
+
+The server is `RADIATOR_TEST_DATABASE_URL` when set (CI points it at the
+machine's PostgreSQL), otherwise an embedded server started once per test
+session. Each xdist worker migrates one template database with Alembic; each
+test gets its own copy (`CREATE DATABASE ... TEMPLATE`), so tests are isolated
+and parallel-safe without paying for a migration per test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
+
+from radiator_assets.settings import get_settings
+from radiator_assets.storage import embedded
+from radiator_assets.storage.engine import create_engine, normalise_url
+from radiator_assets.storage.migrations import upgrade
+
+pytest_plugins: list[str] = []
+
+
+def _admin_engine(server_url: URL) -> Engine:
+    return sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+
+
+def create_database(server_url: URL, name: str, template: str | None = None) -> URL:
+    clause = f' TEMPLATE "{template}"' if template else ""
+    with _admin_engine(server_url).connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"{clause}'))
+    return server_url.set(database=name)
+
+
+def drop_database(server_url: URL, name: str) -> None:
+    with _admin_engine(server_url).connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+    """A URL of the maintenance database of a real PostgreSQL server."""
+    configured = os.environ.get("RADIATOR_TEST_DATABASE_URL")
+    if configured:
+        yield normalise_url(configured)
+        return
+    pgdata = tmp_path_factory.mktemp("pg") / "pgdata"
+    yield normalise_url(embedded.ensure_server(pgdata)).set(database="postgres")
+    embedded.stop_server(pgdata)
+
+
+@pytest.fixture(scope="session")
+def template_database(pg_server_url: URL) -> Iterator[str]:
+    """A database migrated to head with Alembic, the template of every test database."""
+    name = f"radiator_tpl_{uuid.uuid4().hex[:12]}"
+    url = create_database(pg_server_url, name)
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    yield name
+    drop_database(pg_server_url, name)
+
+
+@pytest.fixture
+def empty_database_url(pg_server_url: URL) -> Iterator[URL]:
+    """A fresh database with no schema at all (for migration tests)."""
+    name = f"radiator_empty_{uuid.uuid4().hex[:12]}"
+    url = create_database(pg_server_url, name)
+    yield url
+    drop_database(pg_server_url, name)
+
+
+@pytest.fixture
+def database_url(pg_server_url: URL, template_database: str) -> Iterator[URL]:
+    """A fresh, fully migrated database of this test's own."""
+    name = f"radiator_t_{uuid.uuid4().hex[:12]}"
+    url = create_database(pg_server_url, name, template=template_database)
+    yield url
+    drop_database(pg_server_url, name)
+
+
+@pytest.fixture
+def engine(database_url: URL) -> Iterator[Engine]:
+    eng = create_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def app_env(
+    database_url: URL, tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[URL]:
+    """Point the application's own configuration at this test's database and home."""
+    monkeypatch.setenv("RADIATOR_DATABASE_URL", database_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("RADIATOR_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()
