@@ -1,7 +1,23 @@
-"""The Dagster code location: every asset, check, sensor, schedule and resource."""
+"""The Dagster code location: every asset, check, job, sensor, schedule and resource."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-defs = dg.Definitions()
+from radiator_assets.assets.tracker import TRACKER_ASSETS
+from radiator_assets.assets.tracker_checks import TRACKER_CHECKS
+from radiator_assets.automation.jobs import tracker_sync_job
+from radiator_assets.automation.schedules import tracker_reconcile_schedule
+from radiator_assets.automation.sensors import tracker_changes_sensor
+from radiator_assets.resources import TrackerResource, WarehouseResource
+
+RESOURCES = {"warehouse": WarehouseResource(), "tracker": TrackerResource()}
+
+defs = dg.Definitions(
+    assets=[*TRACKER_ASSETS],
+    asset_checks=[*TRACKER_CHECKS],
+    jobs=[tracker_sync_job],
+    sensors=[tracker_changes_sensor],
+    schedules=[tracker_reconcile_schedule],
+    resources=RESOURCES,
+)

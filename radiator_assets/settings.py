@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     )
     tracker_org_id: str | None = Field(default=None, alias="TRACKER_ORG_ID")
     tracker_cloud_org_id: str | None = Field(default=None, alias="TRACKER_CLOUD_ORG_ID")
+    tracker_api_version: Literal["v2", "v3"] = Field(default="v2", alias="TRACKER_API_VERSION")
     tracker_query: str = Field(default="Queue: CPO", alias="TRACKER_QUERY")
     # Comma-separated issue fields to request; empty means "all fields".
     tracker_fields: str = Field(default="", alias="TRACKER_FIELDS")
@@ -47,16 +48,10 @@ class Settings(BaseSettings):
     tracker_connect_timeout: float = Field(default=5.0, gt=0, alias="TRACKER_CONNECT_TIMEOUT")
     tracker_read_timeout: float = Field(default=30.0, gt=0, alias="TRACKER_READ_TIMEOUT")
     tracker_max_retry_seconds: float = Field(default=120.0, ge=0, alias="TRACKER_MAX_RETRY_SECONDS")
-    # Custom field ids; a queue-local field `<hex>--team` matches `team` too.
-    team_field: str = Field(default="team", alias="TRACKER_TEAM_FIELD")
-    prodteam_field: str = Field(default="prodteam", alias="TRACKER_PRODTEAM_FIELD")
-    business_client_field: str = Field(
-        default="businessClient", alias="TRACKER_BUSINESS_CLIENT_FIELD"
-    )
-
     # --- sync and automation ---------------------------------------------------
     sync_overlap_minutes: int = Field(default=10, ge=0, alias="RADIATOR_SYNC_OVERLAP_MINUTES")
     sync_batch_size: int = Field(default=500, ge=1, alias="RADIATOR_SYNC_BATCH_SIZE")
+    sync_lock_wait_seconds: float = Field(default=3600.0, ge=0, alias="RADIATOR_SYNC_LOCK_WAIT")
     sensor_interval_seconds: int = Field(default=300, ge=10, alias="RADIATOR_SENSOR_INTERVAL")
     freshness_max_age_hours: float = Field(
         default=26.0, gt=0, alias="RADIATOR_FRESHNESS_MAX_AGE_HOURS"

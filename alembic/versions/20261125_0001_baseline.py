@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("last_changelog_id", sa.String(length=64), nullable=True),
         sa.Column("changelog_synced_updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("history_stale", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tracker_tasks")),
         sa.UniqueConstraint("tracker_id", name=op.f("uq_tracker_tasks_tracker_id")),
     )

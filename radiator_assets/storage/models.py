@@ -63,6 +63,8 @@ class TrackerTask(Base):
     # `task_updated_at` the changelog was last fetched for; differs -> fetch again.
     changelog_synced_updated_at: Mapped[datetime | None] = mapped_column(TZ)
     deleted_at: Mapped[datetime | None] = mapped_column(TZ)
+    # True when stored changelog entries are newer than the task's status history.
+    history_stale: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
 
     __table_args__ = (
         sa.Index("ix_tracker_tasks_links", "links", postgresql_using="gin"),

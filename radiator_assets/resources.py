@@ -1,0 +1,69 @@
+"""Dagster resources: the warehouse and Tracker, both configured from `Settings`.
+
+Neither resource has a secret field: a URL with a password or a token would
+show in the Dagster UI's run config. They read the environment through
+`get_settings()` in the step's own process instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+import dagster as dg
+from sqlalchemy.engine import Engine
+
+from radiator_assets.metrics.config import MetricsConfig, load_metrics_config
+from radiator_assets.settings import Settings, get_settings
+from radiator_assets.storage.engine import get_engine
+from radiator_assets.storage.migrations import ensure_migrated
+from radiator_assets.sync.payloads import CustomFields
+from radiator_assets.tracker.client import TrackerClient
+
+log = logging.getLogger(__name__)
+
+
+def load_configured_metrics(settings: Settings) -> MetricsConfig:
+    """The metrics configuration file when it exists, else the bundled example."""
+    path = settings.metrics_config_path
+    if path.exists():
+        return load_metrics_config(path)
+    log.info("no metrics configuration at %s; using the bundled example", path)
+    return MetricsConfig.default()
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The PostgreSQL warehouse (`RADIATOR_DATABASE_URL`, or the embedded server)."""
+
+    auto_migrate: bool = True
+
+    @cached_property
+    def _engine(self) -> Engine:
+        engine = get_engine()
+        if self.auto_migrate and ensure_migrated(engine):
+            log.info("warehouse migrated to the newest revision")
+        return engine
+
+    def engine(self) -> Engine:
+        return self._engine
+
+
+class TrackerResource(dg.ConfigurableResource):
+    """Yandex Tracker, as `TRACKER_*` environment variables describe it."""
+
+    def settings(self) -> Settings:
+        return get_settings()
+
+    def client(self) -> TrackerClient:
+        return TrackerClient.from_settings(get_settings())
+
+    def metrics_config(self) -> MetricsConfig:
+        return load_configured_metrics(get_settings())
+
+    def custom_fields(self) -> CustomFields:
+        ids = self.metrics_config().custom_fields
+        return CustomFields(
+            team=ids.team,
+            prodteam=ids.product_team,
+            business_client=getattr(ids, "business_client", "businessClient"),
+        )

@@ -1,0 +1,110 @@
+"""Tracker JSON becomes rows; missing or odd fields give clear errors or nulls, never guesses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from radiator_assets.sync.payloads import CustomFields, MalformedPayload, changelog_row, issue_row
+
+ISSUE = {
+    "id": "5f0c1a2b3c4d5e6f7a8b9c0d",
+    "key": "CPO-12",
+    "aliases": ["OLD-3"],
+    "summary": "Checkout redesign",
+    "queue": {"key": "CPO"},
+    "type": {"key": "task", "display": "Задача"},
+    "status": {"id": "1", "key": "inDevelopment", "display": "МП / В работе"},
+    "createdAt": "2025-01-01T09:00:00.000+0300",
+    "updatedAt": "2025-01-05T10:00:00.000+0000",
+    "createdBy": {"id": "11", "display": "Author 1"},
+    "assignee": None,
+    "6361307d94f52e42ae308615--team": "Team Alpha",
+    "prodteam": {"display": "Product A"},
+    "epic": {"key": "CPO-1"},
+}
+
+
+def test_an_issue_becomes_a_row_with_utc_timestamps() -> None:
+    row = issue_row(ISSUE, CustomFields())
+    assert row["tracker_id"] == "5f0c1a2b3c4d5e6f7a8b9c0d"
+    assert row["created_at"] == datetime(2025, 1, 1, 6, 0, tzinfo=UTC)
+    assert row["task_updated_at"] == datetime(2025, 1, 5, 10, 0, tzinfo=UTC)
+    assert (row["status_key"], row["status"]) == ("inDevelopment", "МП / В работе")
+    assert (row["author"], row["assignee"]) == ("Author 1", None)
+    assert row["epic_key"] == "CPO-1"
+    assert row["aliases"] == ["OLD-3"]
+
+
+def test_a_queue_local_custom_field_matches_its_short_id() -> None:
+    row = issue_row(ISSUE, CustomFields())
+    assert (row["team"], row["prodteam"]) == ("Team Alpha", "Product A")
+
+
+def test_an_issue_without_updated_at_is_refused_by_name() -> None:
+    broken = {k: v for k, v in ISSUE.items() if k != "updatedAt"}
+    with pytest.raises(MalformedPayload, match="issue CPO-12 has no updatedAt"):
+        issue_row(broken, CustomFields())
+
+
+def test_an_issue_with_a_garbled_timestamp_is_refused_by_name() -> None:
+    with pytest.raises(MalformedPayload, match="issue CPO-12: createdAt"):
+        issue_row({**ISSUE, "createdAt": "yesterday"}, CustomFields())
+
+
+def test_an_issue_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(MalformedPayload, match="JSON object"):
+        issue_row(["CPO-1"], CustomFields())  # type: ignore[arg-type]
+
+
+def test_nulls_everywhere_but_the_essentials_are_accepted() -> None:
+    minimal = {
+        "id": "a",
+        "key": "CPO-1",
+        "createdAt": "2025-01-01T00:00:00.000+0000",
+        "updatedAt": "2025-01-01T00:00:00.000+0000",
+        "status": None,
+        "queue": None,
+        "links": None,
+        "aliases": None,
+    }
+    row = issue_row(minimal, CustomFields())
+    assert (row["queue"], row["status"], row["links"], row["aliases"]) == ("CPO", None, [], [])
+
+
+ENTRY = {
+    "id": "6000000000000000000000a1",
+    "issue": {"id": "x", "key": "CPO-12"},
+    "updatedAt": "2025-01-03T12:00:00.000+0300",
+    "updatedBy": {"display": "Author 2"},
+    "type": "IssueWorkflow",
+    "fields": [
+        {"field": {"id": "resolution"}, "from": None, "to": None},
+        {
+            "field": {"id": "status", "display": "Status"},
+            "from": {"key": "open", "display": "Открыт"},
+            "to": {"key": "inDevelopment", "display": "МП / В работе"},
+        },
+    ],
+}
+
+
+def test_a_status_change_entry_carries_both_statuses() -> None:
+    row = changelog_row(ENTRY, task_id=7)
+    assert row["updated_at"] == datetime(2025, 1, 3, 9, 0, tzinfo=UTC)
+    assert (row["status_from_key"], row["status_from"]) == ("open", "Открыт")
+    assert (row["status_to_key"], row["status_to"]) == ("inDevelopment", "МП / В работе")
+    assert row["updated_by"] == "Author 2"
+
+
+def test_an_entry_without_a_status_change_has_no_statuses() -> None:
+    row = changelog_row(
+        {**ENTRY, "fields": [{"field": {"id": "summary"}, "from": "a", "to": "b"}]}, 1
+    )
+    assert (row["status_from"], row["status_to"]) == (None, None)
+
+
+def test_an_entry_without_id_is_refused() -> None:
+    with pytest.raises(MalformedPayload, match="no id"):
+        changelog_row({**ENTRY, "id": None}, 1)
