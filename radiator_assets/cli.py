@@ -56,6 +56,53 @@ def _db_stop(_: argparse.Namespace) -> int:
     return 0
 
 
+def _print_sync_summary(outcome: object) -> None:
+    from radiator_assets.runner import SyncOutcome
+
+    assert isinstance(outcome, SyncOutcome)
+    issues = outcome.metadata.get("tracker_issues", {})
+    changelog = outcome.metadata.get("tracker_changelog", {})
+    history = outcome.metadata.get("tracker_task_history", {})
+    print(
+        f"issues:    {issues.get('issues_seen', 0)} seen, {issues.get('rows_inserted', 0)} new, "
+        f"{issues.get('rows_updated', 0)} updated, {issues.get('rows_unchanged', 0)} unchanged, "
+        f"{issues.get('issues_marked_deleted', 0)} marked deleted "
+        f"({issues.get('api_requests', 0)} requests)"
+    )
+    print(
+        f"changelog: {changelog.get('issues_pending', 0)} issues fetched, "
+        f"{changelog.get('rows_inserted', 0)} new entries, {changelog.get('issues_gone', 0)} gone "
+        f"({changelog.get('api_requests', 0)} requests)"
+    )
+    print(
+        f"history:   {history.get('tasks_touched', 0)} tasks rebuilt, "
+        f"{history.get('rows_inserted', 0)} stays written, "
+        f"{history.get('dagster/row_count', 0)} stays in total"
+    )
+    failed = [name for name, passed in outcome.checks.items() if not passed]
+    passed = len(outcome.checks) - len(failed)
+    print(f"checks:    {passed} passed, {len(failed)} failed {failed or ''}")
+    print(f"run:       {outcome.run_id} ({'success' if outcome.success else 'FAILED'})")
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from radiator_assets.runner import run_sync
+
+    since = date.fromisoformat(args.since) if args.since else None
+    selection = ["group:tracker", *(["group:reports"] if args.reports else [])]
+    outcome = run_sync(selection=selection, mode=args.mode, since=since, log_level=args.log_level)
+    _print_sync_summary(outcome)
+    return 0 if outcome.success else 1
+
+
+def _config_import(args: argparse.Namespace) -> int:
+    from radiator_assets.metrics.importer import config_import
+
+    return config_import(args.directory, args.output, force=args.force)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="radiator", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -74,6 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="list differences between the database and the models"
     ).set_defaults(handler=_db_check)
     db.add_parser("stop", help="stop the embedded server").set_defaults(handler=_db_stop)
+
+    sync = commands.add_parser(
+        "sync", help="materialize the ingestion assets in this process (no deployment needed)"
+    )
+    sync.add_argument("--since", help="re-read issues updated since this UTC date (YYYY-MM-DD)")
+    sync.add_argument("--mode", choices=["incremental", "full", "reconcile"], default="incremental")
+    sync.add_argument("--no-reports", dest="reports", action="store_false")
+    sync.add_argument("--log-level", default="INFO", help="Dagster log level printed")
+    sync.set_defaults(handler=_sync)
+
+    config = commands.add_parser("config", help="the metrics configuration").add_subparsers(
+        dest="config_command", required=True
+    )
+    imp = config.add_parser(
+        "import", help="convert the predecessor's text files (status_order.txt, ...) to YAML"
+    )
+    imp.add_argument("directory")
+    imp.add_argument("--output", default="radiator.yaml")
+    imp.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    imp.set_defaults(handler=_config_import)
     return parser
 
 

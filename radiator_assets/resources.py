@@ -13,7 +13,7 @@ from functools import cached_property
 import dagster as dg
 from sqlalchemy.engine import Engine
 
-from radiator_assets.metrics.config import MetricsConfig, load_metrics_config
+from radiator_assets.metrics.config import MetricsConfig, load_configured_metrics_config
 from radiator_assets.settings import Settings, get_settings
 from radiator_assets.storage.engine import get_engine
 from radiator_assets.storage.migrations import ensure_migrated
@@ -24,12 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def load_configured_metrics(settings: Settings) -> MetricsConfig:
-    """The metrics configuration file when it exists, else the bundled example."""
-    path = settings.metrics_config_path
-    if path.exists():
-        return load_metrics_config(path)
-    log.info("no metrics configuration at %s; using the bundled example", path)
-    return MetricsConfig.default()
+    """The metrics configuration file, or the bundled example (with a warning) when absent."""
+    if not settings.metrics_config_path.exists():
+        log.warning(
+            "no metrics configuration at %s (RADIATOR_CONFIG); using the bundled example",
+            settings.metrics_config_path,
+        )
+    return load_configured_metrics_config(settings, allow_default=True)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -65,5 +66,5 @@ class TrackerResource(dg.ConfigurableResource):
         return CustomFields(
             team=ids.team,
             prodteam=ids.product_team,
-            business_client=getattr(ids, "business_client", "businessClient"),
+            business_client=ids.business_client,
         )

@@ -1,0 +1,557 @@
+"""The metrics configuration: the one YAML file a user edits (`radiator.yaml`).
+
+It says which block every status belongs to (in workflow order: the order is
+used by DevLT), which statuses play the special roles of the metrics, the
+reporting periods, the author -> team -> lead maps and the thresholds.
+
+`load_metrics_config(path)` validates the file on load; every problem is
+reported with the key *and* the line of the file it comes from (the YAML node
+tree is composed alongside the data, so pydantic's error locations map back to
+lines). `MetricsConfig.default()` is the bundled example (`radiator.example.yaml`
+at the repository root is generated from the same text) and works without a
+file.
+
+Status matching is by the status key or its display name, case-insensitively
+(`casefold`, surrounding whitespace ignored). Unknown statuses belong to the
+`discovery` block and can be listed with `unknown_statuses` so an asset check
+can warn about them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+Block = Literal["backlog", "discovery", "delivery", "done", "cancelled", "pause"]
+BLOCKS: tuple[str, ...] = ("backlog", "discovery", "delivery", "done", "cancelled", "pause")
+UNKNOWN_STATUS_BLOCK = "discovery"
+NO_TEAM = "Без команды"
+
+Loc = tuple[str | int, ...]
+
+
+def normalize_status(name: str | None) -> str:
+    """The matching token of a status name or key: stripped and case-folded."""
+    return (name or "").strip().casefold()
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a configuration file: the key path, its line (1-based) and what is wrong."""
+
+    key: str
+    line: int | None
+    message: str
+
+    def render(self, source: str) -> str:
+        where = f"{source}, line {self.line}" if self.line is not None else source
+        return f"{where}: {self.key or '(top level)'}: {self.message}"
+
+
+class MetricsConfigError(ValueError):
+    """The metrics configuration file is invalid; `issues` lists every problem found."""
+
+    def __init__(self, source: str, issues: Sequence[ConfigIssue]):
+        self.source = source
+        self.issues = tuple(issues)
+        lines = [f"invalid metrics configuration {source}:"]
+        lines += [f"  {issue.render(source)}" for issue in self.issues]
+        super().__init__("\n".join(lines))
+
+
+class _SemanticIssues(ValueError):
+    """Raised by cross-field validators: carries exact locations for every issue."""
+
+    def __init__(self, issues: list[tuple[Loc, str]]):
+        self.issues = issues
+        super().__init__("; ".join(f"{format_loc(loc)}: {msg}" for loc, msg in issues))
+
+
+def format_loc(loc: Iterable[str | int]) -> str:
+    """`('periods', 0, 'end')` -> `periods[0].end`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+# --------------------------------------------------------------------------- models
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class StatusConfig(_Model):
+    """One workflow status: its display name, its block and optionally its Tracker key."""
+
+    name: str = Field(min_length=1)
+    block: Block
+    key: str | None = None
+
+    @field_validator("block", mode="before")
+    @classmethod
+    def _block_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("key")
+    @classmethod
+    def _empty_key(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        tokens = [normalize_status(self.name)]
+        if self.key and normalize_status(self.key) not in tokens:
+            tokens.append(normalize_status(self.key))
+        return tuple(tokens)
+
+
+class Roles(_Model):
+    """Statuses with a special meaning for the metrics (defaults: the predecessor's names)."""
+
+    pause: str = "Приостановлено"
+    ready_for_development: str = "Готова к разработке"
+    in_development: str = "МП / В работе"
+    external_test: str = "МП / Внешний тест"
+    discovery_backlog: str = "Discovery backlog"
+    testing_returns: tuple[str, ...] = ("Testing", "Внешний тест")
+
+
+class Queues(_Model):
+    product: str = "CPO"
+    implementation: str = "FULLSTACK"
+
+
+class Period(_Model):
+    """A named reporting period; both ends inclusive as whole days (UTC)."""
+
+    name: str = Field(min_length=1)
+    start: date
+    end: date
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _plain_date(cls, value: Any) -> Any:
+        if isinstance(value, datetime):
+            raise ValueError("expected a date like 2025-01-31, not a timestamp")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+    def contains(self, moment: datetime | date) -> bool:
+        """True when `moment` falls on a day from `start` to `end` inclusive (UTC days)."""
+        day = _utc_day(moment)
+        return self.start <= day <= self.end
+
+
+class Teams(_Model):
+    """author -> team and team -> lead; unknown or empty resolve to `no_team`."""
+
+    no_team: str = Field(default=NO_TEAM, min_length=1)
+    authors: dict[str, str] = Field(default_factory=dict)
+    leads: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("authors", "leads", mode="before")
+    @classmethod
+    def _none_values(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ("" if v is None else v) for k, v in value.items()}
+        return {} if value is None else value
+
+
+class CustomFields(_Model):
+    """Tracker custom-field ids (a queue-local `<hex>--team` matches `team` too)."""
+
+    team: str = "team"
+    product_team: str = "prodteam"
+    business_client: str = "businessClient"
+
+
+class Thresholds(_Model):
+    """Values above these (in days) are highlighted in reports."""
+
+    ttm: int = Field(default=180, ge=0)
+    ttd: int = Field(default=60, ge=0)
+    tail: int = Field(default=60, ge=0)
+    devlt: int = Field(default=60, ge=0)
+
+    def for_metric(self, metric: str) -> int | None:
+        return getattr(self, metric, None) if metric in type(self).model_fields else None
+
+
+class MetricsConfig(_Model):
+    """The whole metrics configuration; see `radiator.example.yaml` for the file layout."""
+
+    statuses: tuple[StatusConfig, ...] = ()
+    roles: Roles = Field(default_factory=Roles)
+    queues: Queues = Field(default_factory=Queues)
+    periods: tuple[Period, ...] = ()
+    teams: Teams = Field(default_factory=Teams)
+    custom_fields: CustomFields = Field(default_factory=CustomFields)
+    min_stay_seconds: int = Field(default=300, ge=0)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    as_of: datetime | None = None
+
+    # token -> (index, status), rebuilt whenever `statuses` is a different object
+    # (model_copy(update=...) skips validation, so it cannot be built only once)
+    _index: tuple[object, dict[str, tuple[int, StatusConfig]]] | None = PrivateAttr(default=None)
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _timestamp_only(cls, value: Any) -> Any:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            raise ValueError("give a full UTC timestamp such as 2025-07-01T00:00:00Z, not a date")
+        return value
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> MetricsConfig:
+        issues: list[tuple[Loc, str]] = []
+        seen_names: dict[str, int] = {}
+        seen_tokens: dict[str, int] = {}
+        for i, status in enumerate(self.statuses):
+            name_token = normalize_status(status.name)
+            if name_token in seen_names:
+                j = seen_names[name_token]
+                issues.append(
+                    (("statuses", i, "name"), f"{status.name!r} is already listed as statuses[{j}]")
+                )
+                continue
+            seen_names[name_token] = i
+            for field, token in zip(("name", "key"), status.tokens, strict=False):
+                j = seen_tokens.get(token)
+                if j is not None and self.statuses[j].block != status.block:
+                    issues.append(
+                        (
+                            ("statuses", i, field),
+                            f"{token!r} also matches statuses[{j}] ({self.statuses[j].name!r}, "
+                            f"block {self.statuses[j].block}) but this one is {status.block}",
+                        )
+                    )
+                seen_tokens.setdefault(token, i)
+        period_names: dict[str, int] = {}
+        for i, period in enumerate(self.periods):
+            if period.name in period_names:
+                issues.append(
+                    (
+                        ("periods", i, "name"),
+                        f"{period.name!r} is already used by periods[{period_names[period.name]}]",
+                    )
+                )
+            period_names.setdefault(period.name, i)
+            for j, other in enumerate(self.periods[:i]):
+                if period.start <= other.end and other.start <= period.end:
+                    issues.append(
+                        (
+                            ("periods", i),
+                            f"{period.name!r} ({period.start}..{period.end}) overlaps "
+                            f"periods[{j}] {other.name!r} ({other.start}..{other.end})",
+                        )
+                    )
+        if issues:
+            raise _SemanticIssues(issues)
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        # compare the configuration only, not the private lookup cache
+        if not isinstance(other, MetricsConfig):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # holds dicts: not hashable
+
+    @property
+    def _by_token(self) -> dict[str, tuple[int, StatusConfig]]:
+        if self._index is None or self._index[0] is not self.statuses:
+            table: dict[str, tuple[int, StatusConfig]] = {}
+            # display names first: a name wins over another status's key
+            for index, status in enumerate(self.statuses):
+                table.setdefault(normalize_status(status.name), (index, status))
+            for index, status in enumerate(self.statuses):
+                if status.key:
+                    table.setdefault(normalize_status(status.key), (index, status))
+            self._index = (self.statuses, table)
+        return self._index[1]
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def default(cls) -> MetricsConfig:
+        """The bundled example configuration (identical to `radiator.example.yaml`).
+
+        Parsed once and cached; the model is frozen, treat it as read-only."""
+        return _default_config()
+
+    # ----------------------------------------------------------------- statuses
+
+    def status(self, name: str | None) -> StatusConfig | None:
+        """The configured status matching `name` (by key or display name), or None."""
+        found = self._by_token.get(normalize_status(name))
+        return found[1] if found is not None else None
+
+    def is_known(self, status: str | None) -> bool:
+        return normalize_status(status) in self._by_token
+
+    def block_of(self, status: str | None) -> str:
+        """The block of a status; unknown statuses are `discovery`."""
+        found = self.status(status)
+        return found.block if found is not None else UNKNOWN_STATUS_BLOCK
+
+    def unknown_statuses(self, statuses: Iterable[str | None]) -> list[str]:
+        """The distinct statuses (in first-seen order) that the configuration does not list."""
+        out: list[str] = []
+        seen: set[str] = set()
+        for status in statuses:
+            token = normalize_status(status)
+            if token and token not in self._by_token and token not in seen:
+                seen.add(token)
+                out.append(status)  # type: ignore[arg-type]
+        return out
+
+    def same_status(self, status: str | None, other: str | None) -> bool:
+        """True when both names denote the same status (same configured entry, or equal tokens)."""
+        a, b = normalize_status(status), normalize_status(other)
+        if a == b:
+            return True
+        found_a, found_b = self._by_token.get(a), self._by_token.get(b)
+        return found_a is not None and found_b is not None and found_a[0] == found_b[0]
+
+    def is_pause(self, status: str | None) -> bool:
+        """A pause stay: its block is `pause` or it is the pause role status."""
+        return self.block_of(status) == "pause" or self.same_status(status, self.roles.pause)
+
+    def is_done(self, status: str | None) -> bool:
+        return self.block_of(status) == "done"
+
+    def is_cancelled(self, status: str | None) -> bool:
+        return self.block_of(status) == "cancelled"
+
+    def statuses_after(self, status: str | None) -> tuple[StatusConfig, ...]:
+        """Statuses listed after `status` in the file, without the `cancelled` block.
+
+        Empty when `status` is not listed. Used by DevLT's fallback end."""
+        found = self._by_token.get(normalize_status(status))
+        if found is None:
+            return ()
+        index = found[0]
+        return tuple(s for s in self.statuses[index + 1 :] if s.block != "cancelled")
+
+    # ----------------------------------------------------------------- teams and periods
+
+    def team_of(self, author: str | None) -> str:
+        """The author's team; unknown, empty or unmapped authors get `teams.no_team`."""
+        name = (author or "").strip()
+        team = self.teams.authors.get(name)
+        if team is None and name:
+            folded = name.casefold()
+            team = next((t for a, t in self.teams.authors.items() if a.casefold() == folded), None)
+        return team.strip() if team and team.strip() else self.teams.no_team
+
+    def lead_of(self, team: str | None) -> str:
+        """The team's lead; an unknown or empty team (or lead) gives `teams.no_team`."""
+        name = (team or "").strip()
+        lead = self.teams.leads.get(name)
+        if lead is None and name:
+            folded = name.casefold()
+            lead = next((v for t, v in self.teams.leads.items() if t.casefold() == folded), None)
+        return lead.strip() if lead and lead.strip() else self.teams.no_team
+
+    def period_of(self, moment: datetime | date | None) -> str | None:
+        """The name of the period whose days (inclusive, UTC) contain `moment`, or None."""
+        if moment is None:
+            return None
+        day = _utc_day(moment)
+        for period in self.periods:
+            if period.start <= day <= period.end:
+                return period.name
+        return None
+
+    def resolve_as_of(self, run_start: datetime | None = None) -> datetime:
+        """`as_of` from the file, else the run's start, else now (always UTC)."""
+        if self.as_of is not None:
+            return self.as_of
+        return as_utc(run_start) if run_start is not None else datetime.now(UTC)
+
+
+@lru_cache(maxsize=1)
+def _default_config() -> MetricsConfig:
+    from radiator_assets.metrics.default_config import DEFAULT_CONFIG_YAML
+
+    return parse_metrics_config(DEFAULT_CONFIG_YAML, source="<default metrics config>")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A timezone-aware UTC datetime; a naive one is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _utc_day(moment: datetime | date) -> date:
+    if isinstance(moment, datetime):
+        return as_utc(moment).date()
+    return moment
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_metrics_config(path: str | Path) -> MetricsConfig:
+    """Read and validate a metrics configuration file (UTF-8, BOM tolerated).
+
+    Raises `FileNotFoundError` when the file is missing and `MetricsConfigError`
+    (a `ValueError`) naming the key and line of every problem otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"metrics configuration {path} not found: copy radiator.example.yaml there, "
+            "or convert the predecessor's files with `radiator config import DIR`"
+        )
+    text = path.read_text(encoding="utf-8-sig")
+    return parse_metrics_config(text, source=str(path))
+
+
+def load_configured_metrics_config(
+    settings: Any = None, *, allow_default: bool = False
+) -> MetricsConfig:
+    """The configuration at `settings.metrics_config_path` (env `RADIATOR_CONFIG`,
+    default `radiator.yaml`; `settings` defaults to `get_settings()`).
+
+    A missing file raises `FileNotFoundError` unless `allow_default`, which then
+    gives `MetricsConfig.default()` (handy for local runs against the emulator)."""
+    if settings is None:
+        from radiator_assets.settings import get_settings
+
+        settings = get_settings()
+    path = Path(settings.metrics_config_path)
+    if allow_default and not path.exists():
+        return MetricsConfig.default()
+    return load_metrics_config(path)
+
+
+def parse_metrics_config(text: str, *, source: str = "<string>") -> MetricsConfig:
+    """Validate configuration YAML text; errors name `source`, the line and the key."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise MetricsConfigError(source, [ConfigIssue("(yaml syntax)", line, problem)]) from None
+
+    issues = _duplicate_keys(root, ())
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        line = root.start_mark.line + 1 if root is not None else None
+        issues.append(
+            ConfigIssue("", line, "the file must be a mapping of keys (statuses, roles, ...)")
+        )
+    if issues:
+        raise MetricsConfigError(source, issues)
+
+    try:
+        return MetricsConfig.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            cause = (error.get("ctx") or {}).get("error")
+            if isinstance(cause, _SemanticIssues):
+                for sub_loc, message in cause.issues:
+                    full = loc + tuple(sub_loc)
+                    issues.append(ConfigIssue(format_loc(full), _line_of(root, full), message))
+                continue
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key (check the spelling; see radiator.example.yaml)"
+            elif error["type"] == "missing":
+                message = "required key is missing"
+            clean = tuple(p for p in loc if p != "[key]")
+            issues.append(ConfigIssue(format_loc(clean), _line_of(root, clean), message))
+        raise MetricsConfigError(source, issues) from None
+
+
+def _line_of(root: yaml.Node | None, loc: Loc) -> int | None:
+    """The 1-based line of the deepest node on `loc` (the parent's line for a missing key)."""
+    if root is None:
+        return None
+    node: yaml.Node = root
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(
+                (
+                    (k, v)
+                    for k, v in node.value
+                    if isinstance(k, yaml.ScalarNode) and k.value == str(part)
+                ),
+                None,
+            )
+            if match is None:
+                return line
+            key_node, node = match
+            line = key_node.start_mark.line + 1
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _duplicate_keys(node: yaml.Node | None, loc: Loc) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                issues.append(
+                    ConfigIssue(
+                        format_loc((*loc, key)),
+                        line,
+                        f"duplicate key (first given on line {seen[key]})",
+                    )
+                )
+            seen.setdefault(key, line)
+            issues += _duplicate_keys(value_node, (*loc, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            issues += _duplicate_keys(item, (*loc, index))
+    return issues
