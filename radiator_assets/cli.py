@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--log-level", default="INFO", help="Dagster log level printed")
     sync.set_defaults(handler=_sync)
 
+    commands.add_parser(
+        "emulator", help="run the local Tracker emulator (--port 8089 --issues 2000 --seed 7)"
+    )
+
     config = commands.add_parser("config", help="the metrics configuration").add_subparsers(
         dest="config_command", required=True
     )
@@ -145,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emulator"]:
+        # The emulator has its own parser (it also runs as `python -m ...emulator`).
+        from radiator_assets.tracker.emulator.cli import main as emulator_main
+
+        return emulator_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -22,7 +22,7 @@ from radiator_assets.storage import embedded
 from radiator_assets.storage.engine import create_engine, normalise_url
 from radiator_assets.storage.migrations import upgrade
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["radiator_assets_tests.tracker_fixtures"]
 
 
 def _admin_engine(server_url: URL) -> Engine:

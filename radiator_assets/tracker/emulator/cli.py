@@ -1,0 +1,124 @@
+"""`radiator emulator`: run the Tracker emulator as a foreground process.
+
+Prints what a user needs to point radiator (or curl) at it, then serves
+until Ctrl+C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from radiator_assets.tracker.emulator.generator import PROFILES, generate_org
+from radiator_assets.tracker.emulator.server import (
+    DEFAULT_ORG_ID,
+    DEFAULT_TOKEN,
+    TrackerEmulator,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="radiator emulator",
+        description="Serve a generated Yandex Tracker organisation on a loopback port.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8089, help="port (0 = any free port)")
+    parser.add_argument("--issues", type=int, default=2000, help="number of issues to generate")
+    parser.add_argument("--seed", type=int, default=7, help="generator seed (same seed, same data)")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="full",
+        help="history per issue: full (~20 entries) or light (~3)",
+    )
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added per request")
+    parser.add_argument("--token", default=DEFAULT_TOKEN, help="token the emulator accepts")
+    parser.add_argument("--org-id", default=DEFAULT_ORG_ID, help="organisation id it accepts")
+    parser.add_argument(
+        "--cloud-org",
+        action="store_true",
+        help="expect X-Cloud-Org-ID instead of X-Org-ID",
+    )
+    return parser
+
+
+def banner(emulator: TrackerEmulator, issues: int, seed: int, seconds: float) -> str:
+    base = emulator.base_url
+    org_var = (
+        "TRACKER_CLOUD_ORG_ID" if emulator.org_header == "X-Cloud-Org-ID" else "TRACKER_ORG_ID"
+    )
+    entries = emulator.org.changelog_entry_count
+    curl = (
+        f"curl -s -X POST {shlex.quote(base + '/v2/issues/_search?perPage=2')} "
+        f"-H {shlex.quote('Authorization: OAuth ' + emulator.token)} "
+        f"-H {shlex.quote(emulator.org_header + ': ' + emulator.org_id)} "
+        f"-H 'Content-Type: application/json' -d '{{\"query\": \"Queue: CPO\"}}'"
+    )
+    return "\n".join(
+        [
+            f"Tracker emulator: {issues} issues, {entries} changelog entries "
+            f"(seed {seed}) generated in {seconds:.1f} s",
+            f"  base URL : {base}",
+            f"  token    : {emulator.token}   (send 'Authorization: OAuth {emulator.token}')",
+            f"  org id   : {emulator.org_id}   (send '{emulator.org_header}: {emulator.org_id}')",
+            "",
+            "Try:",
+            f"  {curl}",
+            "",
+            "Point radiator at it:",
+            f"  export TRACKER_API_URL={base} TRACKER_TOKEN={emulator.token} "
+            f"{org_var}={emulator.org_id}",
+            "",
+            "Ctrl+C stops it.",
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `radiator emulator ...`; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    org = generate_org(seed=args.seed, n_issues=args.issues, profile=args.profile)
+    elapsed = time.perf_counter() - started
+    emulator = TrackerEmulator(
+        org,
+        token=args.token,
+        org_id=args.org_id,
+        cloud_org=args.cloud_org,
+        host=args.host,
+        port=args.port,
+        latency=args.latency_ms / 1000.0,
+    )
+    try:
+        emulator.start()
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    print(banner(emulator, args.issues, args.seed, elapsed), flush=True)
+
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        emulator.stop()
+        print("Tracker emulator stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
