@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.set_defaults(handler=_sync)
 
     commands.add_parser(
+        "export", help="export a report table (REPORT --format csv [--headers ru] [--output F])"
+    )
+    commands.add_parser(
         "emulator", help="run the local Tracker emulator (--port 8089 --issues 2000 --seed 7)"
     )
 
@@ -150,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["export"]:
+        from radiator_assets.reports.export import main as export_main
+
+        return export_main(argv[1:])
     if argv[:1] == ["emulator"]:
         # The emulator has its own parser (it also runs as `python -m ...emulator`).
         from radiator_assets.tracker.emulator.cli import main as emulator_main

@@ -6,6 +6,7 @@ from datetime import date
 
 import dagster as dg
 
+from radiator_assets.assets.reports import GROUP as REPORTS_GROUP
 from radiator_assets.assets.tracker import GROUP as TRACKER_GROUP
 from radiator_assets.assets.tracker import PARTITIONS_START
 
@@ -14,8 +15,11 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 tracker_sync_job = dg.define_asset_job(
     "tracker_sync",
-    selection=dg.AssetSelection.groups(TRACKER_GROUP),
-    description="Issues, then their new changelog entries, then the stays they change.",
+    selection=dg.AssetSelection.groups(TRACKER_GROUP, REPORTS_GROUP),
+    description=(
+        "Issues, then their new changelog entries, then the stays they change, then the "
+        "reports (which blocking checks on the history hold back)."
+    ),
 )
 
 

@@ -138,3 +138,6 @@ class TrackerSyncRun(Base):
     dagster_run_id: Mapped[str | None] = mapped_column(sa.String(64))
 
     __table_args__ = (sa.Index("ix_tracker_sync_runs_started_at", "started_at"),)
+
+
+from radiator_assets.storage import report_models  # noqa: E402,F401

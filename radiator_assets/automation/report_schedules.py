@@ -1,0 +1,29 @@
+"""The daily rebuild of the reports.
+
+Reports rebuild eagerly when the history changes, but some of their numbers
+move with time alone (the age of open tasks, the TTM of unfinished ones, the
+last full week of the activity report): a daily run at 06:00 UTC, with `as_of`
+left to default to the run's start, keeps them current.
+"""
+
+import dagster as dg
+
+from radiator_assets.assets.reports import GROUP as REPORTS_GROUP
+
+reports_job = dg.define_asset_job(
+    "reports",
+    selection=dg.AssetSelection.groups(REPORTS_GROUP),
+    description="Every report table and picture, as of the run's start.",
+)
+
+
+@dg.schedule(
+    job=reports_job,
+    cron_schedule="0 6 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Rebuilds every report once a day (ages and unfinished TTMs grow with time).",
+)
+def reports_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day = context.scheduled_execution_time.date()
+    return dg.RunRequest(run_key=f"reports:{day.isoformat()}")

@@ -1,0 +1,78 @@
+"""What every report build shares: its inputs (`ReportInputs`) and its outcome (`ReportResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from radiator_assets.metrics.config import MetricsConfig
+from radiator_assets.metrics.stays import ensure_utc
+from radiator_assets.reports.fastconfig import MemoizedMetricsConfig, memoized
+
+WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """The configuration (memoised look-ups) and the instant the reports describe."""
+
+    config: MemoizedMetricsConfig
+    as_of: datetime
+
+    @classmethod
+    def of(cls, config: MetricsConfig, as_of: datetime) -> ReportInputs:
+        return cls(memoized(config), ensure_utc(as_of, "as_of"))
+
+
+@dataclass
+class ReportResult:
+    """A built report: its table, row count, timings, and what the asset metadata shows."""
+
+    table: str
+    rows: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    #: the rows of the Markdown preview (column -> value), most interesting first
+    preview: list[dict[str, Any]] = field(default_factory=list)
+    #: "what crossed which threshold" counts, e.g. {"ttm > 180": 3}
+    thresholds: dict[str, int] = field(default_factory=dict)
+    #: picture name -> PNG path
+    pictures: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def monday_of(moment: datetime | date) -> date:
+    """The Monday (UTC) of the ISO week containing `moment`."""
+    day = moment.astimezone(UTC).date() if isinstance(moment, datetime) else moment
+    return day - timedelta(days=day.weekday())
+
+
+def midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def last_full_week_end(as_of: datetime) -> datetime:
+    """The latest Monday 00:00 UTC at or before `as_of`: where the last full week ends."""
+    return midnight(monday_of(as_of))
+
+
+class TopN:
+    """The `n` largest items by `key` seen so far, memory O(n)."""
+
+    def __init__(self, n: int, key: Any) -> None:
+        self.n = n
+        self.key = key
+        self._items: list[Any] = []
+
+    def add(self, item: Any) -> None:
+        self._items.append(item)
+        if len(self._items) >= 4 * self.n:
+            self._trim()
+
+    def _trim(self) -> None:
+        self._items.sort(key=self.key, reverse=True)
+        del self._items[self.n :]
+
+    def items(self) -> list[Any]:
+        self._trim()
+        return list(self._items)

@@ -1,0 +1,96 @@
+"""One pass over the product queue builds four reports.
+
+report_ttm_details, report_ttm_summary, report_flow_weekly and report_aging_wip
+all need the engine's metrics of every product task; computing them once and
+feeding four collectors makes the pass (the expensive part: about a quarter of
+a millisecond per task) happen once. All four tables are replaced in one
+transaction, so they always describe the same as_of and the same data.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from radiator_assets.reports.aging import AgingCollector, create_author_teams, team_status_p85
+from radiator_assets.reports.common import ReportInputs, ReportResult
+from radiator_assets.reports.details import DetailsCollector
+from radiator_assets.reports.flow import FlowCollector
+from radiator_assets.reports.loading import (
+    DEFAULT_BATCH_SIZE,
+    first_created,
+    snapshot,
+    stream_tasks,
+)
+from radiator_assets.reports.returns import prepare_linked_returns
+from radiator_assets.reports.summary import build_summary
+from radiator_assets.reports.task_view import view_of
+from radiator_assets.storage.unit_of_work import unit_of_work
+
+DETAILS = "report_ttm_details"
+SUMMARY = "report_ttm_summary"
+FLOW = "report_flow_weekly"
+AGING = "report_aging_wip"
+PRODUCT_REPORTS = (DETAILS, SUMMARY, FLOW, AGING)
+
+
+def build_product_reports(
+    engine: Engine,
+    inputs: ReportInputs,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    pictures_dir: Path | None = None,
+) -> dict[str, ReportResult]:
+    """Replace the four product-queue reports; with `pictures_dir`, render their PNGs."""
+    t0 = time.perf_counter()
+    product = [inputs.config.queues.product]
+    timings: dict[str, float] = {}
+    with snapshot(engine) as reader, unit_of_work(engine) as conn:
+        returns_sql = prepare_linked_returns(reader, inputs, batch_size=batch_size)
+        create_author_teams(reader, inputs)
+        p85 = team_status_p85(reader, inputs)
+        t1 = time.perf_counter()
+        timings["prepare"] = t1 - t0
+        details = DetailsCollector(conn, inputs)
+        flow = FlowCollector(inputs, first_created(reader, as_of=inputs.as_of, queues=product))
+        aging = AgingCollector(conn, inputs, p85)
+        tasks = 0
+        for batch in stream_tasks(
+            reader,
+            as_of=inputs.as_of,
+            queues=product,
+            batch_size=batch_size,
+            extra_columns=(
+                ", COALESCE(ret.returns_testing, 0), COALESCE(ret.returns_external_test, 0), "
+                "COALESCE(ret.returns_total, 0)"
+            ),
+            extra_joins=f"\nLEFT JOIN {returns_sql} ret ON ret.product_id = t.id",
+        ):
+            for task in batch:
+                view = view_of(task, inputs)
+                details.add(view, (int(task.extra[0]), int(task.extra[1]), int(task.extra[2])))
+                flow.add(view)
+                aging.add(view)
+            tasks += len(batch)
+        results = {DETAILS: details.close()}
+        t2 = time.perf_counter()
+        timings["stream"] = t2 - t1
+        results[SUMMARY] = build_summary(conn, inputs)
+        results[FLOW] = flow.write(conn)
+        results[AGING] = aging.close()
+        t3 = time.perf_counter()
+        timings["aggregate"] = t3 - t2
+    t4 = time.perf_counter()
+    timings["commit"] = t4 - t3
+    if pictures_dir is not None:
+        from radiator_assets.reports.pictures import render_product_pictures
+
+        for name, path in render_product_pictures(engine, inputs, pictures_dir).items():
+            results[name[0]].pictures[name[1]] = str(path)
+        timings["pictures"] = time.perf_counter() - t4
+    for result in results.values():
+        result.seconds.update(timings)
+        result.extra["tasks_read"] = tasks
+    return results

@@ -1,0 +1,271 @@
+"""Testing returns: per implementation task and epic (report_testing_returns), and the
+sums over linked implementation tasks that report_ttm_details shows per product task.
+
+Returns are counted on the raw (unfiltered) history clipped to as_of, by the
+engine (`testing_returns`, `testing_returns_for`): entries into a status minus 1.
+
+Which implementation tasks count for a product task is decided in SQL, set-based:
+tasks linked to it with `relates` (either direction, the link stored on either
+side; the object matched by Tracker id, else by key or an earlier key) that are
+in the implementation queue, plus their sub-tasks (`parent_key`, also matched
+through earlier keys) down to depth 6, each pair once. This is
+`linked_implementation_tasks` of the engine, as a recursive query.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from radiator_assets.metrics.engine import testing_returns, testing_returns_for
+from radiator_assets.reports.common import ReportInputs, ReportResult, TopN
+from radiator_assets.reports.loading import DEFAULT_BATCH_SIZE, snapshot, stream_tasks
+from radiator_assets.reports.writing import TableWriter, copy_rows
+from radiator_assets.storage.report_models import ReportTestingReturns
+from radiator_assets.storage.unit_of_work import unit_of_work
+
+SUBTASK_DEPTH = 6
+PREVIEW_ROWS = 10
+RELATES = "relates"
+
+_KEYS = """
+CREATE TEMP TABLE rep_keys ON COMMIT DROP AS
+SELECT id, key FROM tracker_tasks WHERE deleted_at IS NULL
+UNION
+SELECT t.id, a.alias
+FROM tracker_tasks t CROSS JOIN LATERAL jsonb_array_elements_text(
+    CASE WHEN jsonb_typeof(t.aliases) = 'array' THEN t.aliases ELSE '[]'::jsonb END) AS a(alias)
+WHERE t.deleted_at IS NULL;
+CREATE INDEX ON rep_keys (key);
+ANALYZE rep_keys;
+"""
+
+_PAIRS = """
+CREATE TEMP TABLE rep_return_pairs ON COMMIT DROP AS
+WITH RECURSIVE raw_links AS (
+    SELECT t.id AS src, l -> 'object' ->> 'id' AS obj_id, l -> 'object' ->> 'key' AS obj_key
+    FROM tracker_tasks t
+    CROSS JOIN LATERAL jsonb_array_elements(t.links) AS l
+    WHERE t.deleted_at IS NULL AND jsonb_typeof(t.links) = 'array' AND t.links <> '[]'::jsonb
+      AND lower(l -> 'type' ->> 'id') = :relates
+),
+resolved AS (
+    SELECT r.src, COALESCE(
+        (SELECT o.id FROM tracker_tasks o
+         WHERE o.tracker_id = r.obj_id AND o.deleted_at IS NULL LIMIT 1),
+        (SELECT k.id FROM rep_keys k WHERE k.key = r.obj_key ORDER BY k.id DESC LIMIT 1)
+    ) AS dst
+    FROM raw_links r
+),
+edges AS (
+    SELECT src AS a, dst AS b FROM resolved WHERE dst IS NOT NULL
+    UNION
+    SELECT dst, src FROM resolved WHERE dst IS NOT NULL
+),
+direct AS (
+    SELECT DISTINCT p.id AS product_id, i.id AS task_id
+    FROM edges e
+    JOIN tracker_tasks p ON p.id = e.a
+    JOIN tracker_tasks i ON i.id = e.b
+    WHERE lower(p.queue) = :product AND lower(i.queue) = :implementation
+      AND p.deleted_at IS NULL AND i.deleted_at IS NULL AND p.id <> i.id
+),
+tree(product_id, task_id, depth) AS (
+    SELECT product_id, task_id, 0 FROM direct
+    UNION
+    SELECT tr.product_id, c.id, tr.depth + 1
+    FROM tree tr
+    JOIN rep_keys pk ON pk.id = tr.task_id
+    JOIN tracker_tasks c ON c.parent_key = pk.key AND c.deleted_at IS NULL
+    WHERE tr.depth < :depth
+)
+SELECT DISTINCT product_id, task_id FROM tree WHERE task_id <> product_id;
+CREATE INDEX ON rep_return_pairs (task_id);
+CREATE INDEX ON rep_return_pairs (product_id);
+ANALYZE rep_return_pairs;
+"""
+
+
+def _run_script(conn: Connection, script: str, params: dict[str, object]) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(sa.text(statement), params)
+
+
+def prepare_linked_returns(
+    conn: Connection, inputs: ReportInputs, *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> str:
+    """Create temporary tables (dropped at the end of `conn`'s transaction) giving each
+    product task the sum of its linked implementation tasks' testing returns.
+
+    Returns the name of the temporary table `(product_id PRIMARY KEY,
+    returns_testing, returns_external_test, returns_total)` to join on."""
+    config = inputs.config
+    _run_script(conn, _KEYS, {})
+    _run_script(
+        conn,
+        _PAIRS,
+        {
+            "relates": RELATES,
+            "product": config.queues.product.strip().lower(),
+            "implementation": config.queues.implementation.strip().lower(),
+            "depth": SUBTASK_DEPTH,
+        },
+    )
+    conn.execute(
+        sa.text(
+            "CREATE TEMP TABLE rep_task_returns (task_id bigint PRIMARY KEY, "
+            "r_first int NOT NULL, r_second int NOT NULL, r_total int NOT NULL) ON COMMIT DROP"
+        )
+    )
+    table = sa.table("rep_task_returns")
+    roles = config.roles.testing_returns
+    columns = ["task_id", "r_first", "r_second", "r_total"]
+    for batch in stream_tasks(
+        conn,
+        as_of=inputs.as_of,
+        batch_size=batch_size,
+        extra_where=" AND id IN (SELECT task_id FROM rep_return_pairs)",
+    ):
+        rows = []
+        for task in batch:
+            counts = testing_returns_for(task.stays, config, inputs.as_of)
+            first = counts.get(roles[0], 0) if roles else 0
+            second = counts.get(roles[1], 0) if len(roles) > 1 else 0
+            rows.append((task.id, first, second, sum(counts.values())))
+        copy_rows(conn, table, columns, rows)  # type: ignore[arg-type]
+    conn.execute(
+        sa.text(
+            "CREATE TEMP TABLE rep_product_returns ON COMMIT DROP AS "
+            "SELECT p.product_id, sum(r.r_first)::int AS returns_testing, "
+            "sum(r.r_second)::int AS returns_external_test, sum(r.r_total)::int AS returns_total "
+            "FROM rep_return_pairs p JOIN rep_task_returns r ON r.task_id = p.task_id "
+            "GROUP BY p.product_id"
+        )
+    )
+    conn.execute(sa.text("ALTER TABLE rep_product_returns ADD PRIMARY KEY (product_id)"))
+    conn.execute(sa.text("ANALYZE rep_product_returns"))
+    return "rep_product_returns"
+
+
+# --------------------------------------------------------------------------- report_testing_returns
+
+#: report column -> the workflow status it counts, as (display name, key) candidates.
+#: `testing` and `external_test` follow the configured testing-return roles.
+WORKFLOW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "returns_in_progress": ("In Progress", "inProgress"),
+    "returns_review": ("Review", "inReview"),
+    "returns_testing": ("Testing", "testing"),
+    "returns_external_test": ("Внешний тест", "externalTest"),
+    "returns_approval": ("Approval", "approval"),
+    "returns_regression": ("Regression", "regression"),
+    "returns_done": ("Done", "done"),
+}
+
+
+def workflow_columns(inputs: ReportInputs) -> dict[str, tuple[str, ...]]:
+    roles = inputs.config.roles.testing_returns
+    columns = dict(WORKFLOW_COLUMNS)
+    if roles:
+        columns["returns_testing"] = (roles[0],)
+    if len(roles) > 1:
+        columns["returns_external_test"] = (roles[1],)
+    return columns
+
+
+def column_of(status: str, columns: dict[str, tuple[str, ...]], inputs: ReportInputs) -> str | None:
+    config = inputs.config
+    for column, candidates in columns.items():
+        if any(config.same_status(status, c) for c in candidates):
+            return column
+    return None
+
+
+@dataclass
+class _Sums:
+    tasks: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(WORKFLOW_COLUMNS, 0))
+
+
+def task_workflow_returns(stays: Sequence, inputs: ReportInputs) -> dict[str, int]:
+    """Returns per report column for one task (raw history clipped to as_of)."""
+    columns = workflow_columns(inputs)
+    out = dict.fromkeys(WORKFLOW_COLUMNS, 0)
+    for status, count in testing_returns(stays, inputs.as_of).items():
+        column = column_of(status, columns, inputs)
+        if column is not None:
+            out[column] += count
+    return out
+
+
+def build_testing_returns(
+    engine: Engine, inputs: ReportInputs, *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> ReportResult:
+    """Replace report_testing_returns: one row per implementation-queue task, one per epic."""
+    started = time.perf_counter()
+    table = ReportTestingReturns.__table__
+    result = ReportResult(table.name)
+    columns = list(WORKFLOW_COLUMNS)
+    epics: dict[str, _Sums] = {}
+    top = TopN(PREVIEW_ROWS, key=lambda t: t[0])
+    with snapshot(engine) as reader, unit_of_work(engine) as conn:
+        writer = TableWriter(conn, table)
+        for batch in stream_tasks(
+            reader,
+            as_of=inputs.as_of,
+            queues=[inputs.config.queues.implementation],
+            batch_size=batch_size,
+        ):
+            for task in batch:
+                counts = task_workflow_returns(task.stays, inputs)
+                total = sum(counts.values())
+                writer.write_dict(
+                    {
+                        "scope": "task",
+                        "key": task.key,
+                        "summary": task.summary,
+                        "epic_key": task.epic_key,
+                        "tasks": 1,
+                        "current_status": task.stays[-1].status,
+                        **counts,
+                        "returns_total": total,
+                    }
+                )
+                if total:
+                    top.add((total, task.key, counts))
+                if task.epic_key:
+                    sums = epics.setdefault(task.epic_key, _Sums())
+                    sums.tasks += 1
+                    for column in columns:
+                        sums.counts[column] += counts[column]
+        if epics:
+            titles = dict(
+                reader.execute(
+                    sa.text("SELECT key, summary FROM tracker_tasks WHERE key = ANY(:keys)"),
+                    {"keys": list(epics)},
+                ).all()
+            )
+            for key, sums in sorted(epics.items()):
+                writer.write_dict(
+                    {
+                        "scope": "epic",
+                        "key": key,
+                        "summary": titles.get(key),
+                        "epic_key": key,
+                        "tasks": sums.tasks,
+                        "current_status": None,
+                        **sums.counts,
+                        "returns_total": sum(sums.counts.values()),
+                    }
+                )
+        result.rows = writer.close()
+    result.preview = [
+        {"key": key, "returns_total": total, **counts} for total, key, counts in top.items()
+    ]
+    result.extra = {"epics": len(epics)}
+    result.seconds["build"] = time.perf_counter() - started
+    return result

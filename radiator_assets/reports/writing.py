@@ -1,0 +1,107 @@
+"""Replacing a report table's rows: DELETE, then COPY in batches, in the caller's transaction.
+
+Readers in other transactions keep seeing the old rows until the caller
+commits (PostgreSQL MVCC; DELETE rather than TRUNCATE, which would block
+them), so a half-built report is never visible.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+DEFAULT_FLUSH_ROWS = 5000
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text_value(value: Any) -> str:
+    """A value in COPY's text format: NULL is \\N, backslash, tab and newlines escaped."""
+    kind = type(value)
+    if kind is str:
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.translate(_ESCAPES)
+        return value
+    if value is None:
+        return "\\N"
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is int or kind is float:
+        return repr(value)
+    return str(value).translate(_ESCAPES)
+
+
+def copy_rows(
+    conn: Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> int:
+    """COPY `rows` (tuples in `columns` order) into `table`; returns how many."""
+    lines = ["\t".join(map(_text_value, row)) for row in rows]
+    if not lines:
+        return 0
+    buffer = io.StringIO("\n".join(lines) + "\n")
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(f'COPY "{table.name}" ({column_list}) FROM STDIN', buffer)
+    finally:
+        cursor.close()
+    return len(lines)
+
+
+class TableWriter:
+    """Replaces `table`'s rows within the caller's transaction: DELETE on creation, then
+    rows are buffered and COPYed every `flush_rows` rows (and on `close`)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        columns: Sequence[str] | None = None,
+        *,
+        flush_rows: int = DEFAULT_FLUSH_ROWS,
+    ) -> None:
+        self.conn = conn
+        self.table = table
+        self.columns = list(columns) if columns is not None else [c.name for c in table.columns]
+        self.flush_rows = flush_rows
+        self.rows_written = 0
+        self._pending: list[Sequence[Any]] = []
+        conn.execute(table.delete())
+
+    def write(self, row: Sequence[Any]) -> None:
+        self._pending.append(row)
+        if len(self._pending) >= self.flush_rows:
+            self.flush()
+
+    def write_many(self, rows: Iterable[Sequence[Any]]) -> None:
+        for row in rows:
+            self.write(row)
+
+    def write_dict(self, row: dict[str, Any]) -> None:
+        self.write([row.get(c) for c in self.columns])
+
+    def flush(self) -> None:
+        if self._pending:
+            self.rows_written += copy_rows(self.conn, self.table, self.columns, self._pending)
+            self._pending = []
+
+    def close(self) -> int:
+        self.flush()
+        return self.rows_written
+
+
+def replace_rows(
+    conn: Connection,
+    table: sa.Table,
+    rows: Iterable[Sequence[Any]],
+    columns: Sequence[str] | None = None,
+) -> int:
+    """Replace all rows of `table` with `rows` in the caller's transaction."""
+    writer = TableWriter(conn, table, columns)
+    writer.write_many(rows)
+    return writer.close()

@@ -1,0 +1,215 @@
+"""An emulated organisation, synced over HTTP by the real write path: the report tables
+match what the metrics engine says about each task, computed here task by task."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from radiator_assets.metrics import engine as metrics_engine
+from radiator_assets.metrics.config import MetricsConfig
+from radiator_assets.metrics.engine import (
+    compute_task_metrics,
+    linked_implementation_tasks,
+    sum_testing_returns,
+    time_in_status,
+)
+from radiator_assets.metrics.stays import Stay, clip_to_as_of, filter_short_stays
+from radiator_assets.sync.changelog import sync_changelogs
+from radiator_assets.sync.history import build_history
+from radiator_assets.sync.issues import sync_issues
+from radiator_assets.sync.payloads import CustomFields
+from radiator_assets.tracker.client import TrackerClient
+from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
+from radiator_assets_tests.reports.conftest import build_all
+from radiator_assets_tests.tracker_fixtures import EMULATOR_ORG_ID, EMULATOR_TOKEN, client_kwargs
+
+AS_OF = datetime(2025, 3, 15, 12, tzinfo=UTC)  # inside the org's history: clipping matters
+
+
+@pytest.fixture(scope="module")
+def org_config() -> MetricsConfig:
+    # the emulator's authors are Author 1..40; map a few more to teams
+    config = MetricsConfig.default()
+    authors = {f"Author {i}": f"Team {'ABCD'[i % 4]}" for i in range(1, 41, 3)}
+    teams = config.teams.model_copy(update={"authors": authors, "leads": {"Team A": "Lead A"}})
+    return config.model_copy(update={"teams": teams})
+
+
+@pytest.fixture(scope="module")
+def synced(module_database, org_config: MetricsConfig) -> Engine:
+    """A 400-issue emulated org synced over HTTP, every report built as of AS_OF."""
+    engine = module_database()
+    org = generate_org(seed=11, n_issues=400)
+    emulator = TrackerEmulator(org, token=EMULATOR_TOKEN, org_id=EMULATOR_ORG_ID).start()
+    try:
+        with TrackerClient(**client_kwargs(emulator)) as client:
+            sync_issues(
+                engine,
+                client,
+                base_query="Queue: CPO OR Queue: FULLSTACK",
+                fields=CustomFields(),
+                mode="full",
+            )
+            sync_changelogs(engine, client)
+    finally:
+        emulator.stop()
+    assert not emulator.errors
+    build_history(engine)
+    build_all(engine, org_config, AS_OF)
+    return engine
+
+
+def load(engine: Engine):
+    """Every live task with its stays, read the plain way (one query per table)."""
+    with engine.connect() as conn:
+        tasks = {
+            r.id: r
+            for r in conn.execute(
+                sa.text(
+                    "SELECT id, key, queue, author, created_at, links, parent_key "
+                    "FROM tracker_tasks WHERE deleted_at IS NULL"
+                )
+            )
+        }
+        stays: dict[int, list[Stay]] = defaultdict(list)
+        for r in conn.execute(
+            sa.text("SELECT task_id, status, start_date, end_date FROM tracker_task_history")
+        ):
+            if r.task_id in tasks:
+                stays[r.task_id].append(Stay(r.status, r.start_date, r.end_date))
+    return tasks, stays
+
+
+def expected_details(engine: Engine, config: MetricsConfig) -> dict[str, dict]:
+    tasks, stays = load(engine)
+    by_key = {t.key: t for t in tasks.values()}
+    relates = [
+        (t.key, link["object"]["key"])
+        for t in tasks.values()
+        for link in t.links
+        if link["type"]["id"] == "relates"
+    ]
+    children: dict[str, list[str]] = defaultdict(list)
+    for t in tasks.values():
+        if t.parent_key:
+            children[t.parent_key].append(t.key)
+    out: dict[str, dict] = {}
+    for task in tasks.values():
+        if task.queue != config.queues.product or task.created_at > AS_OF:
+            continue
+        m = compute_task_metrics(
+            stays[task.id], created=task.created_at, config=config, as_of=AS_OF
+        )
+        filtered = filter_short_stays(clip_to_as_of(stays[task.id], AS_OF), config.min_stay_seconds)
+        past_discovery = any(
+            config.block_of(s.status) in ("delivery", "done") and not config.is_pause(s.status)
+            for s in filtered
+        )
+        if m.cancelled or not ((m.finished and m.period) or (not m.finished and past_discovery)):
+            continue
+        linked = linked_implementation_tasks(
+            task.key,
+            relates=relates,
+            children=children,
+            queue_of=lambda k: by_key[k].queue if k in by_key else None,
+            implementation_queue=config.queues.implementation,
+        )
+        returns = sum_testing_returns(
+            metrics_engine.testing_returns_for(stays[by_key[k].id], config, AS_OF) for k in linked
+        )
+        roles = config.roles.testing_returns
+        team = config.team_of(task.author)
+        out[task.key] = {
+            "team": team,
+            "lead": config.lead_of(team),
+            "period": m.period,
+            "ttd_period": m.ttd_period,
+            "ttm": m.ttm if m.finished else m.ttm_unfinished,
+            "pause": m.pause,
+            "tail": m.tail,
+            "devlt": m.devlt,
+            "ttd": m.ttd,
+            "ttd_pause": m.ttd_pause,
+            "discovery_backlog_days": m.discovery_backlog_days,
+            "ready_for_dev_days": m.ready_for_dev_days,
+            "returns_testing": returns.get(roles[0], 0),
+            "returns_external_test": returns.get(roles[1], 0),
+            "returns_total": sum(returns.values()),
+            "work_started": m.work_started,
+            "completed": m.completed,
+            "went_through_development": m.went_through_development,
+            "finished": m.finished,
+            "current_status": m.current_status,
+            "status_block": m.status_block,
+        }
+    return out
+
+
+def test_details_match_the_engine_task_by_task(synced: Engine, org_config: MetricsConfig):
+    expected = expected_details(synced, org_config)
+    with synced.connect() as conn:
+        got = {
+            r["task_key"]: {k: r[k] for k in next(iter(expected.values()))}
+            for r in conn.execute(sa.text("SELECT * FROM report_ttm_details")).mappings()
+        }
+    assert len(expected) > 30
+    assert any(v["returns_total"] for v in expected.values())
+    assert any(v["finished"] for v in expected.values())
+    assert any(not v["finished"] for v in expected.values())
+    assert got == expected
+
+
+def test_time_in_status_matches_the_engine_task_by_task(synced: Engine, org_config: MetricsConfig):
+    tasks, stays = load(synced)
+    expected: dict[tuple[str, str], tuple[int, int]] = {}
+    for task in tasks.values():
+        clipped = clip_to_as_of(stays[task.id], AS_OF)
+        if task.created_at > AS_OF or not clipped:
+            continue
+        current = clipped[-1]
+        entries = metrics_engine.testing_returns(clipped)
+        for status, days in time_in_status(clipped[:-1], AS_OF).items():
+            expected[(task.key, status)] = (days, entries[status] + 1)
+        expected.setdefault((task.key, current.status), (0, entries[current.status] + 1))
+    with synced.connect() as conn:
+        got = {
+            (r.task_key, r.status): (r.days, r.entries)
+            for r in conn.execute(sa.text("SELECT * FROM report_time_in_status"))
+        }
+    assert len(expected) > 500
+    assert got == expected
+
+
+def test_summary_matches_the_details(synced: Engine, org_config: MetricsConfig):
+    from radiator_assets.metrics.aggregate import summarize
+
+    with synced.connect() as conn:
+        details = conn.execute(
+            sa.text("SELECT * FROM report_ttm_details WHERE finished AND period IS NOT NULL")
+        ).all()
+        summary = {
+            (r.period, r.dimension, r.name): r
+            for r in conn.execute(sa.text("SELECT * FROM report_ttm_summary"))
+        }
+    groups: dict[tuple[str, str, str], list] = defaultdict(list)
+    for r in details:
+        groups[(r.period, "team", r.team)].append(r)
+        groups[(r.period, "lead", r.lead)].append(r)
+    assert set(summary) == set(groups)
+    for key, members in groups.items():
+        stats = summarize([m.ttm for m in members], threshold=org_config.thresholds.ttm)
+        row = summary[key]
+        assert (row.tasks, row.ttm_count, row.ttm_max, row.ttm_over) == (
+            len(members),
+            stats.count,
+            stats.max,
+            stats.over_threshold,
+        )
+        assert row.ttm_p85 == pytest.approx(stats.p85)
+        median = summarize([m.devlt for m in members]).median
+        assert row.devlt_median == (None if median is None else pytest.approx(median))

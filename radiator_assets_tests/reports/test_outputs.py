@@ -1,0 +1,140 @@
+"""Atomic replacement, CSV export, pictures, and the memoised configuration."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from radiator_assets.metrics.config import MetricsConfig
+from radiator_assets.metrics.engine import compute_task_metrics
+from radiator_assets.metrics.stays import Stay
+from radiator_assets.reports import export
+from radiator_assets.reports.common import ReportInputs
+from radiator_assets.reports.fastconfig import memoized
+from radiator_assets.reports.pictures import render_product_pictures
+from radiator_assets.reports.writing import replace_rows
+from radiator_assets.storage.report_models import ReportFlowWeekly
+from radiator_assets.storage.unit_of_work import unit_of_work
+from radiator_assets_tests.reports import fixture_ten
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def count(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(sa.text(f"SELECT count(*) FROM {table}"))
+
+
+def test_readers_see_the_old_rows_until_the_replacement_commits(engine: Engine):
+    table = ReportFlowWeekly.__table__
+    columns = [c.name for c in table.columns]
+    week = datetime(2025, 1, 6, tzinfo=UTC).date()
+
+    def rows(n: int, team: str) -> list[tuple]:
+        return [(week + timedelta(days=7 * i), team, *([1] * (len(columns) - 2))) for i in range(n)]
+
+    with unit_of_work(engine) as conn:
+        replace_rows(conn, table, rows(3, "old"))
+    seen_during: list[set[str]] = []
+    writing = threading.Event()
+    release = threading.Event()
+
+    def replace() -> None:
+        with unit_of_work(engine) as conn:
+            replace_rows(conn, table, rows(5, "new"))
+            writing.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=replace)
+    writer.start()
+    assert writing.wait(10)
+    with engine.connect() as conn:
+        seen_during.append(
+            set(conn.scalars(sa.text("SELECT DISTINCT team FROM report_flow_weekly")))
+        )
+        assert count(engine, "report_flow_weekly") == 3
+    release.set()
+    writer.join(10)
+    assert seen_during == [{"old"}]
+    with engine.connect() as conn:
+        assert set(conn.scalars(sa.text("SELECT DISTINCT team FROM report_flow_weekly"))) == {"new"}
+    assert count(engine, "report_flow_weekly") == 5
+
+
+def test_export_writes_csv_with_russian_headers(ten: Engine, tmp_path: Path):
+    target = tmp_path / "details.csv"
+    args = export.build_parser().parse_args(
+        ["ttm_details", "--format", "csv", "--headers", "ru", "--output", str(target)]
+    )
+    assert export.run(args, engine=ten) == 0
+    table = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"))))
+    header, body = table[0], table[1:]
+    assert header[:3] == ["Ключ задачи", "Название", "Автор"]
+    assert "Всего возвратов" in header and "TTM" in header
+    first = dict(zip(header, body[0], strict=True))
+    assert (first["Ключ задачи"], first["TTM"], first["Пауза"]) == ("CPO-1", "20", "4")
+    assert (first["Завершена"], first["Tail"]) == ("true", "5")
+    assert first["Дата завершения"] == "2025-01-25T00:00:00+00:00"
+    assert len(body) == 6
+
+
+def test_export_main_writes_english_headers_to_stdout(app_env, capsys):
+    # app_env points the app at an empty database of its own: the header still comes out
+    assert export.main(["export", "report_flow_weekly"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("week_start,team,arrivals,throughput,wip")
+
+
+def test_export_rejects_an_unknown_report(capsys):
+    assert export.main(["no_such_report"]) == 2
+    assert "ttm_details" in capsys.readouterr().err
+
+
+def test_pictures_are_png_files(ten: Engine, tmp_path: Path):
+    inputs = ReportInputs.of(fixture_ten.config(), fixture_ten.AS_OF)
+    paths = render_product_pictures(ten, inputs, tmp_path)
+    assert {name for _, name in paths} == {"heatmap", "cumulative_flow", "aging_wip"}
+    for path in paths.values():
+        data = path.read_bytes()
+        assert data[:8] == PNG_SIGNATURE
+        assert len(data) > 10_000
+
+
+HISTORIES = [
+    [
+        Stay("Открыт", datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 3, tzinfo=UTC)),
+        Stay("Приостановлено", datetime(2025, 1, 3, tzinfo=UTC), datetime(2025, 1, 9, tzinfo=UTC)),
+        Stay("МП / В работе", datetime(2025, 1, 9, tzinfo=UTC), datetime(2025, 1, 20, tzinfo=UTC)),
+        Stay("МП / Внешний тест", datetime(2025, 1, 20, tzinfo=UTC), None),
+    ],
+    [
+        Stay("open", datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC)),
+        Stay("Unknown", datetime(2025, 1, 2, tzinfo=UTC), datetime(2025, 1, 5, tzinfo=UTC)),
+        Stay("closed", datetime(2025, 1, 5, tzinfo=UTC), None),
+    ],
+]
+
+
+@pytest.mark.parametrize("stays", HISTORIES)
+def test_memoized_configuration_gives_the_engine_the_same_answers(stays):
+    config = fixture_ten.config()
+    as_of = datetime(2025, 3, 1, tzinfo=UTC)
+    plain = compute_task_metrics(stays, created=stays[0].start, config=config, as_of=as_of)
+    fast = memoized(config)
+    assert fast == config
+    for _ in range(2):  # the second time from the caches
+        assert (
+            compute_task_metrics(stays, created=stays[0].start, config=fast, as_of=as_of) == plain
+        )
+
+
+def test_memoized_configuration_keeps_every_setting():
+    config = MetricsConfig.default()
+    assert memoized(config).model_dump() == config.model_dump()

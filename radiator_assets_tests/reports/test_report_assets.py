@@ -1,0 +1,118 @@
+"""The report assets in Dagster: the tracker and reports groups materialized in process
+against the Tracker emulator, and the metadata they leave."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from radiator_assets.assets.reports import REPORT_ASSETS, markdown_table, parse_as_of
+from radiator_assets.assets.tracker import TRACKER_ASSETS
+from radiator_assets.automation.jobs import partition_range_tags
+from radiator_assets.automation.report_schedules import reports_job, reports_schedule
+from radiator_assets.resources import TrackerResource, WarehouseResource
+from radiator_assets.settings import get_settings
+from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
+from radiator_assets_tests.tracker_fixtures import EMULATOR_ORG_ID, EMULATOR_TOKEN
+
+AS_OF = "2025-05-01T00:00:00Z"
+REPORTS = (
+    "report_ttm_details",
+    "report_ttm_summary",
+    "report_flow_weekly",
+    "report_aging_wip",
+    "report_status_activity",
+    "report_time_in_status",
+    "report_testing_returns",
+)
+
+
+@pytest.fixture
+def emulated_tracker(app_env, monkeypatch: pytest.MonkeyPatch):
+    emulator = TrackerEmulator(
+        generate_org(seed=5, n_issues=150, span_days=60),
+        token=EMULATOR_TOKEN,
+        org_id=EMULATOR_ORG_ID,
+    ).start()
+    monkeypatch.setenv("TRACKER_API_URL", emulator.base_url)
+    monkeypatch.setenv("TRACKER_TOKEN", EMULATOR_TOKEN)
+    monkeypatch.setenv("TRACKER_ORG_ID", EMULATOR_ORG_ID)
+    monkeypatch.setenv("TRACKER_QUERY", "Queue: CPO OR Queue: FULLSTACK")
+    monkeypatch.setenv("TRACKER_RPS", "10000")
+    get_settings.cache_clear()
+    yield emulator
+    emulator.stop()
+    get_settings.cache_clear()
+
+
+def test_tracker_and_reports_groups_materialize_with_report_metadata(emulated_tracker):
+    report_config = {"config": {"as_of": AS_OF}}
+    result = dg.materialize(
+        [*TRACKER_ASSETS, *REPORT_ASSETS],
+        resources={"warehouse": WarehouseResource(), "tracker": TrackerResource()},
+        run_config={
+            "ops": {
+                "product_reports": report_config,
+                "report_status_activity": report_config,
+                "report_time_in_status": report_config,
+                "report_testing_returns": report_config,
+            }
+        },
+        tags=partition_range_tags(date(2025, 3, 1), date(2025, 6, 3)),
+    )
+    assert result.success
+    metadata = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in result.get_asset_materialization_events()
+        for m in [m.event_specific_data.materialization]  # type: ignore[union-attr]
+    }
+    assert set(REPORTS) <= set(metadata)
+    details = metadata["report_ttm_details"]
+    assert details["dagster/row_count"].value > 0
+    assert details["as_of"].value == "2025-05-01T00:00:00+00:00"
+    assert "task_key" in [c.name for c in details["dagster/column_schema"].schema.columns]
+    assert details["preview"].value.startswith("| task_key |")
+    assert isinstance(details["thresholds_crossed"].value, dict)
+    assert any(key.startswith("seconds_") for key in details)
+    reports_dir = get_settings().reports_dir
+    for asset, picture in (
+        ("report_ttm_summary", "heatmap"),
+        ("report_flow_weekly", "cumulative_flow"),
+        ("report_aging_wip", "aging_wip"),
+    ):
+        path = Path(metadata[asset][f"picture_{picture}"].value)
+        assert path.parent == reports_dir and path.read_bytes()[:4] == b"\x89PNG"
+        assert metadata[asset][picture].value.startswith(f"![{picture}](data:image/png;base64,")
+    for asset in REPORTS:
+        assert metadata[asset]["dagster/row_count"].value >= 0
+
+
+def test_report_assets_are_in_the_reports_group_and_rebuild_eagerly():
+    defs = dg.Definitions(
+        assets=[*TRACKER_ASSETS, *REPORT_ASSETS],
+        resources={"warehouse": WarehouseResource(), "tracker": TrackerResource()},
+    )
+    graph = defs.resolve_asset_graph()
+    for name in REPORTS:
+        node = graph.get(dg.AssetKey(name))
+        assert node.group_name == "reports"
+        assert node.automation_condition is not None
+        assert dg.AssetKey("tracker_task_history") in node.parent_keys
+
+
+def test_reports_schedule_runs_the_reports_job_daily():
+    assert reports_schedule.cron_schedule == "0 6 * * *"
+    assert reports_schedule.job_name == reports_job.name == "reports"
+
+
+def test_as_of_is_parsed_as_utc():
+    assert parse_as_of("2025-05-01T03:00:00+03:00") == datetime(2025, 5, 1, tzinfo=UTC)
+    assert parse_as_of("2025-05-01") == datetime(2025, 5, 1, tzinfo=UTC)
+    assert parse_as_of("2025-05-01T00:00:00Z") == datetime(2025, 5, 1, tzinfo=UTC)
+
+
+def test_markdown_preview_escapes_pipes():
+    assert markdown_table([{"a": "x|y", "b": None}]) == "| a | b |\n| --- | --- |\n| x\\|y |  |"
