@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ import dagster as dg
 
 from radiator_assets.automation.jobs import partition_range_tags, whole_history_tags
 from radiator_assets.settings import get_settings
+from radiator_assets.storage.engine import get_engine
+from radiator_assets.sync.window import incremental_range_start
 
 
 def dagster_home() -> Path:
@@ -57,8 +59,14 @@ def run_sync(
     """Materialize the ingestion assets (and whatever `selection` adds) in this process."""
     from radiator_assets.definitions import defs
 
+    settings = get_settings()
     today = datetime.now(UTC).date()
-    tags = partition_range_tags(since, today) if since else whole_history_tags(today)
+    first_day = since
+    if first_day is None and mode == "incremental":
+        first_day = incremental_range_start(
+            get_engine(), timedelta(minutes=settings.sync_overlap_minutes)
+        )
+    tags = partition_range_tags(first_day, today) if first_day else whole_history_tags(today)
     issues_config: dict[str, Any] = {"mode": mode}
     if since is not None:
         issues_config["since"] = since.isoformat()
@@ -94,8 +102,7 @@ def run_sync(
             instance.dispose()
     metadata: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
-        assert mat is not None
+        mat = event.event_specific_data.materialization  # type: ignore[union-attr]
         metadata[mat.asset_key.to_user_string()] = {k: _plain(v) for k, v in mat.metadata.items()}
     checks_passed = {
         evaluation.check_name: evaluation.passed

@@ -10,8 +10,11 @@ and parallel-safe without paying for a migration per test.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -42,15 +45,21 @@ def drop_database(server_url: URL, name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+def pg_server_url() -> Iterator[URL]:
     """A URL of the maintenance database of a real PostgreSQL server."""
     configured = os.environ.get("RADIATOR_TEST_DATABASE_URL")
     if configured:
         yield normalise_url(configured)
         return
-    pgdata = tmp_path_factory.mktemp("pg") / "pgdata"
-    yield normalise_url(embedded.ensure_server(pgdata)).set(database="postgres")
-    embedded.stop_server(pgdata)
+    # Not under pytest's basetemp: pytest prunes old basetemps, which would pull the data
+    # directory from under a server still used by a concurrent session.
+    root = Path(tempfile.mkdtemp(prefix="radiator-test-pg-"))
+    pgdata = root / "pgdata"
+    try:
+        yield normalise_url(embedded.ensure_server(pgdata)).set(database="postgres")
+    finally:
+        embedded.stop_server(pgdata)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -102,3 +111,18 @@ def app_env(
     get_settings.cache_clear()
     yield database_url
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def database_factory(pg_server_url: URL, template_database: str) -> Iterator[Callable[[], URL]]:
+    """Makes more fresh, migrated databases (for comparing two syncs side by side)."""
+    names: list[str] = []
+
+    def make() -> URL:
+        name = f"radiator_t_{uuid.uuid4().hex[:12]}"
+        names.append(name)
+        return create_database(pg_server_url, name, template=template_database)
+
+    yield make
+    for name in names:
+        drop_database(pg_server_url, name)

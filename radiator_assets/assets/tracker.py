@@ -16,7 +16,6 @@ from radiator_assets.storage.models import TrackerChangelogEntry, TrackerTask, T
 from radiator_assets.sync.changelog import ChangelogSyncIncomplete, sync_changelogs
 from radiator_assets.sync.history import build_history
 from radiator_assets.sync.issues import sync_issues
-from radiator_assets.sync.locking import sync_lock
 from radiator_assets.sync.sync_runs import journal
 
 GROUP = "tracker"
@@ -66,7 +65,6 @@ def tracker_issues(
     settings = tracker.settings()
     with (
         journal(engine, f"issues:{config.mode}", context.run_id) as tally,
-        sync_lock(engine, wait_seconds=settings.sync_lock_wait_seconds) as waited,
         tracker.client() as client,
     ):
         result = sync_issues(
@@ -79,6 +77,7 @@ def tracker_issues(
             since=_parse_since(config.since),
             batch_size=settings.sync_batch_size,
             progress=lambda r: context.log.info(f"issues: {r.seen} seen, {r.batches} batches"),
+            lock_wait_seconds=settings.sync_lock_wait_seconds,
         )
         traffic = client.counters.snapshot()
         tally.tasks_written = result.inserted + result.updated
@@ -101,7 +100,6 @@ def tracker_issues(
             "issues_marked_deleted": result.marked_deleted,
             "high_water_mark": str(result.high_water_mark),
             "previous_high_water_mark": str(result.previous_high_water_mark),
-            "seconds_waiting_for_lock": round(waited, 3),
             **timing_metadata(result.seconds),
             **api_metadata(traffic),
         }
@@ -131,7 +129,6 @@ def tracker_changelog(
     window = context.partition_time_window
     with (
         journal(engine, "changelog", context.run_id) as tally,
-        sync_lock(engine, wait_seconds=settings.sync_lock_wait_seconds) as waited,
         tracker.client() as client,
     ):
         try:
@@ -144,6 +141,7 @@ def tracker_changelog(
                     f"changelog: {r.tasks_fetched}/{r.tasks_pending} issues, "
                     f"{r.entries_inserted} entries stored"
                 ),
+                lock_wait_seconds=settings.sync_lock_wait_seconds,
             )
         except ChangelogSyncIncomplete as exc:
             tally.entries_written = exc.result.entries_inserted
@@ -175,7 +173,6 @@ def tracker_changelog(
             "rows_unchanged": result.entries_already_stored,
             "entries_outside_window": outside,
             "entries_per_day": dg.MetadataValue.json(in_window),
-            "seconds_waiting_for_lock": round(waited, 3),
             **timing_metadata(result.seconds),
             **api_metadata(traffic),
         }
@@ -197,9 +194,8 @@ def tracker_task_history(
     settings = tracker.settings()
     with (
         journal(engine, "history", context.run_id) as tally,
-        sync_lock(engine, wait_seconds=settings.sync_lock_wait_seconds) as waited,
     ):
-        result = build_history(engine)
+        result = build_history(engine, lock_wait_seconds=settings.sync_lock_wait_seconds)
         tally.history_written = result.stays_written
     context.log.info(
         f"history: {result.tasks_rebuilt} tasks rebuilt, {result.stays_written} stays written"
@@ -211,7 +207,6 @@ def tracker_task_history(
             "rows_deleted": result.stays_deleted,
             "rows_inserted": result.stays_written,
             "batches": result.batches,
-            "seconds_waiting_for_lock": round(waited, 3),
             **timing_metadata(result.seconds),
         }
     )

@@ -19,6 +19,7 @@ from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.settings import get_settings
 from radiator_assets.sync.changes import changes_since
 from radiator_assets.sync.issues import stored_high_water_mark
+from radiator_assets.sync.window import incremental_range_start
 
 
 @dg.sensor(
@@ -59,11 +60,17 @@ def tracker_changes_sensor(
             cursor=mark.isoformat(),
         )
     context.log.info(f"{changes.count} issue(s) changed since {mark.isoformat()}")
+    first_day = incremental_range_start(
+        warehouse.engine(),
+        timedelta(minutes=settings.sync_overlap_minutes),
+        changes_from=datetime.combine(changes.days[0], datetime.min.time(), UTC),
+    )
+    assert first_day is not None  # a mark exists
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
                 run_key=f"sync:{mark.isoformat()}..{changes.newest.isoformat()}",
-                tags=partition_range_tags(changes.days[0], max(changes.days[-1], today)),
+                tags=partition_range_tags(first_day, max(changes.days[-1], today)),
             )
         ],
         cursor=mark.isoformat(),

@@ -218,9 +218,9 @@ class MetricsConfig(_Model):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     as_of: datetime | None = None
 
-    # token -> (index, status), rebuilt whenever `statuses` is a different object
-    # (model_copy(update=...) skips validation, so it cannot be built only once)
-    _index: tuple[object, dict[str, tuple[int, StatusConfig]]] | None = PrivateAttr(default=None)
+    # the status indexes and memoised look-up answers (see `_Lookups`), built on the
+    # first look-up; never compared, copied or pickled
+    _lookups: _Lookups | None = PrivateAttr(default=None)
 
     @field_validator("as_of", mode="before")
     @classmethod
@@ -283,25 +283,24 @@ class MetricsConfig(_Model):
         return self
 
     def __eq__(self, other: object) -> bool:
-        # compare the configuration only, not the private lookup cache
+        # compare the configuration only, not the look-up caches
         if not isinstance(other, MetricsConfig):
             return NotImplemented
         return self.__dict__ == other.__dict__
 
     __hash__ = None  # type: ignore[assignment]  # holds dicts: not hashable
 
-    @property
-    def _by_token(self) -> dict[str, tuple[int, StatusConfig]]:
-        if self._index is None or self._index[0] is not self.statuses:
-            table: dict[str, tuple[int, StatusConfig]] = {}
-            # display names first: a name wins over another status's key
-            for index, status in enumerate(self.statuses):
-                table.setdefault(normalize_status(status.name), (index, status))
-            for index, status in enumerate(self.statuses):
-                if status.key:
-                    table.setdefault(normalize_status(status.key), (index, status))
-            self._index = (self.statuses, table)
-        return self._index[1]
+    def _lookups_(self) -> _Lookups:
+        """This configuration's look-up caches, fetched without pydantic's `__getattr__`.
+
+        They belong to the field values they were built from (`self.__dict__`):
+        `model_copy` copies the private attributes but gives the copy a new
+        `__dict__` (with the updated values), so a copy rebuilds its own."""
+        lookups = self.__pydantic_private__["_lookups"]  # type: ignore[index]
+        if lookups is None or lookups.fields is not self.__dict__:
+            lookups = _Lookups(self)
+            self.__pydantic_private__["_lookups"] = lookups  # type: ignore[index]
+        return lookups
 
     # ----------------------------------------------------------------- construction
 
@@ -314,41 +313,89 @@ class MetricsConfig(_Model):
 
     # ----------------------------------------------------------------- statuses
 
+    # Every look-up below is memoised per argument (the configuration is frozen,
+    # so an answer depends on its arguments only): a hit costs one dict probe.
+    # The engine asks the same few questions for every stay of every task.
+
     def status(self, name: str | None) -> StatusConfig | None:
         """The configured status matching `name` (by key or display name), or None."""
-        found = self._by_token.get(normalize_status(name))
-        return found[1] if found is not None else None
+        memo = self._lookups_().status
+        try:
+            return memo[name]
+        except KeyError:
+            pass
+        found = self._lookups_().by_token.get(normalize_status(name))
+        return _remember(memo, name, found[1] if found is not None else None)
 
     def is_known(self, status: str | None) -> bool:
-        return normalize_status(status) in self._by_token
+        return self.status(status) is not None
 
     def block_of(self, status: str | None) -> str:
         """The block of a status; unknown statuses are `discovery`."""
+        memo = self._lookups_().block_of
+        try:
+            return memo[status]
+        except KeyError:
+            pass
         found = self.status(status)
-        return found.block if found is not None else UNKNOWN_STATUS_BLOCK
+        return _remember(memo, status, found.block if found is not None else UNKNOWN_STATUS_BLOCK)
+
+    def block(self, status: str | None) -> str:
+        """The block for reports: `pause` for any pause stay (see `is_pause`), else `block_of`."""
+        memo = self._lookups_().block
+        try:
+            return memo[status]
+        except KeyError:
+            pass
+        return _remember(memo, status, "pause" if self.is_pause(status) else self.block_of(status))
 
     def unknown_statuses(self, statuses: Iterable[str | None]) -> list[str]:
         """The distinct statuses (in first-seen order) that the configuration does not list."""
+        memo = self._lookups_().unknown_token
         out: list[str] = []
         seen: set[str] = set()
         for status in statuses:
-            token = normalize_status(status)
-            if token and token not in self._by_token and token not in seen:
+            try:
+                token = memo[status]
+            except KeyError:
+                token = normalize_status(status)
+                if self.is_known(status):
+                    token = ""
+                _remember(memo, status, token)
+            if token and token not in seen:
                 seen.add(token)
                 out.append(status)  # type: ignore[arg-type]
         return out
 
     def same_status(self, status: str | None, other: str | None) -> bool:
         """True when both names denote the same status (same configured entry, or equal tokens)."""
+        # the engine's hottest look-up (several per stay): `_lookups_` inlined
+        lookups = self.__pydantic_private__["_lookups"]  # type: ignore[index]
+        if lookups is None or lookups.fields is not self.__dict__:
+            lookups = self._lookups_()
+        memo = lookups.same_status
+        key = (status, other)
+        try:
+            return memo[key]
+        except KeyError:
+            pass
         a, b = normalize_status(status), normalize_status(other)
         if a == b:
-            return True
-        found_a, found_b = self._by_token.get(a), self._by_token.get(b)
-        return found_a is not None and found_b is not None and found_a[0] == found_b[0]
+            return _remember(memo, key, True)
+        by_token = self._lookups_().by_token
+        found_a, found_b = by_token.get(a), by_token.get(b)
+        same = found_a is not None and found_b is not None and found_a[0] == found_b[0]
+        return _remember(memo, key, same)
 
     def is_pause(self, status: str | None) -> bool:
         """A pause stay: its block is `pause` or it is the pause role status."""
-        return self.block_of(status) == "pause" or self.same_status(status, self.roles.pause)
+        memo = self._lookups_().is_pause
+        try:
+            return memo[status]
+        except KeyError:
+            pass
+        pause = self.block_of(status) == "pause" or self.same_status(status, self.roles.pause)
+        return _remember(memo, status, pause)
 
     def is_done(self, status: str | None) -> bool:
         return self.block_of(status) == "done"
@@ -360,31 +407,48 @@ class MetricsConfig(_Model):
         """Statuses listed after `status` in the file, without the `cancelled` block.
 
         Empty when `status` is not listed. Used by DevLT's fallback end."""
-        found = self._by_token.get(normalize_status(status))
-        if found is None:
-            return ()
-        index = found[0]
-        return tuple(s for s in self.statuses[index + 1 :] if s.block != "cancelled")
+        memo = self._lookups_().statuses_after
+        try:
+            return memo[status]
+        except KeyError:
+            pass
+        found = self._lookups_().by_token.get(normalize_status(status))
+        after: tuple[StatusConfig, ...] = ()
+        if found is not None:
+            after = tuple(s for s in self.statuses[found[0] + 1 :] if s.block != "cancelled")
+        return _remember(memo, status, after)
 
     # ----------------------------------------------------------------- teams and periods
 
     def team_of(self, author: str | None) -> str:
         """The author's team; unknown, empty or unmapped authors get `teams.no_team`."""
+        memo = self._lookups_().team_of
+        try:
+            return memo[author]
+        except KeyError:
+            pass
         name = (author or "").strip()
         team = self.teams.authors.get(name)
         if team is None and name:
             folded = name.casefold()
             team = next((t for a, t in self.teams.authors.items() if a.casefold() == folded), None)
-        return team.strip() if team and team.strip() else self.teams.no_team
+        return _remember(
+            memo, author, team.strip() if team and team.strip() else self.teams.no_team
+        )
 
     def lead_of(self, team: str | None) -> str:
         """The team's lead; an unknown or empty team (or lead) gives `teams.no_team`."""
+        memo = self._lookups_().lead_of
+        try:
+            return memo[team]
+        except KeyError:
+            pass
         name = (team or "").strip()
         lead = self.teams.leads.get(name)
         if lead is None and name:
             folded = name.casefold()
             lead = next((v for t, v in self.teams.leads.items() if t.casefold() == folded), None)
-        return lead.strip() if lead and lead.strip() else self.teams.no_team
+        return _remember(memo, team, lead.strip() if lead and lead.strip() else self.teams.no_team)
 
     def period_of(self, moment: datetime | date | None) -> str | None:
         """The name of the period whose days (inclusive, UTC) contain `moment`, or None."""
@@ -401,6 +465,74 @@ class MetricsConfig(_Model):
         if self.as_of is not None:
             return self.as_of
         return as_utc(run_start) if run_start is not None else datetime.now(UTC)
+
+
+#: a memo that grows past this many answers (a flood of distinct names) starts afresh
+MEMO_LIMIT = 100_000
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    """Store `value` under `key` in a look-up memo and return it."""
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+class _Lookups:
+    """The status index and the memoised look-up answers of one `MetricsConfig`.
+
+    A plain object (its attributes are slots, cheap to read) kept in the
+    model's private attribute `_lookups`. Pydantic serves private attributes
+    through `BaseModel.__getattr__`, only after the ordinary attribute look-up
+    has failed, which made every status look-up slow; `MetricsConfig._lookups_`
+    reads it straight from the `__pydantic_private__` slot instead.
+
+    It is never copied or pickled (`__reduce__` gives None): a copy or an
+    unpickled configuration builds its own on its first look-up."""
+
+    __slots__ = (
+        "block",
+        "block_of",
+        "by_token",
+        "fields",
+        "is_pause",
+        "lead_of",
+        "same_status",
+        "status",
+        "statuses_after",
+        "team_of",
+        "unknown_token",
+    )
+
+    def __init__(self, config: MetricsConfig) -> None:
+        #: the field values these answers were computed from (identity is checked)
+        self.fields = config.__dict__
+        #: token -> (index, status); display names first: a name wins over another status's key
+        self.by_token: dict[str, tuple[int, StatusConfig]] = {}
+        for index, status in enumerate(config.statuses):
+            self.by_token.setdefault(normalize_status(status.name), (index, status))
+        for index, status in enumerate(config.statuses):
+            if status.key:
+                self.by_token.setdefault(normalize_status(status.key), (index, status))
+        # one memo per question, keyed by the argument(s) exactly as given
+        self.status: dict[str | None, StatusConfig | None] = {}
+        self.block_of: dict[str | None, str] = {}
+        self.block: dict[str | None, str] = {}
+        self.is_pause: dict[str | None, bool] = {}
+        self.same_status: dict[tuple[str | None, str | None], bool] = {}
+        self.statuses_after: dict[str | None, tuple[StatusConfig, ...]] = {}
+        #: status -> its token when the configuration does not list it, else ""
+        self.unknown_token: dict[str | None, str] = {}
+        self.team_of: dict[str | None, str] = {}
+        self.lead_of: dict[str | None, str] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_no_lookups, ())
+
+
+def _no_lookups() -> None:
+    return None
 
 
 @lru_cache(maxsize=1)

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.storage.models import TrackerChangelogEntry, TrackerTask
 from radiator_assets.storage.unit_of_work import unit_of_work
+from radiator_assets.sync.locking import sync_lock
 from radiator_assets.sync.payloads import MalformedPayload, changelog_row
 
 log = logging.getLogger(__name__)
@@ -186,12 +187,32 @@ def sync_changelogs(
     refetch: bool = False,
     batch_issues: int = 50,
     progress: Callable[[ChangelogSyncResult], None] | None = None,
+    lock_wait_seconds: float = 3600.0,
 ) -> ChangelogSyncResult:
-    """Fetch and store new changelog entries of every pending issue.
+    """Fetch and store new changelog entries of every pending issue, holding the sync lock.
 
     Raises `ChangelogSyncIncomplete` at the end when some issues failed, after
     committing all the others.
     """
+    with sync_lock(engine, wait_seconds=lock_wait_seconds) as waited:
+        result = _sync_changelogs_locked(
+            engine, source, updated_from, refetch, batch_issues, progress
+        )
+    result.seconds["lock_wait"] = waited
+    result.entries_already_stored = result.entries_fetched - result.entries_inserted
+    if result.failures:
+        raise ChangelogSyncIncomplete(result)
+    return result
+
+
+def _sync_changelogs_locked(
+    engine: Engine,
+    source: ChangelogSource,
+    updated_from: datetime | None,
+    refetch: bool,
+    batch_issues: int,
+    progress: Callable[[ChangelogSyncResult], None] | None,
+) -> ChangelogSyncResult:
     result = ChangelogSyncResult()
     done: list[tuple[PendingTask, list[dict[str, Any]]]] = []
     gone: list[PendingTask] = []
@@ -230,7 +251,14 @@ def sync_changelogs(
                 flush()
     if done or gone:
         flush()
-    result.entries_already_stored = result.entries_fetched - result.entries_inserted
-    if result.failures:
-        raise ChangelogSyncIncomplete(result)
     return result
+
+
+def oldest_pending_update(conn: Connection) -> datetime | None:
+    """The oldest snapshot whose changelog is not fetched yet (a failed fetch leaves one)."""
+    return conn.scalar(
+        sa.select(sa.func.min(TASKS.c.task_updated_at)).where(
+            TASKS.c.deleted_at.is_(None),
+            TASKS.c.changelog_synced_updated_at.is_distinct_from(TASKS.c.task_updated_at),
+        )
+    )

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.storage.unit_of_work import unit_of_work
+from radiator_assets.sync.locking import sync_lock
 
 _REBUILD = sa.text(
     """
@@ -89,8 +90,18 @@ def build_history(
     *,
     batch_tasks: int = 2000,
     progress: Callable[[HistoryBuildResult], None] | None = None,
+    lock_wait_seconds: float = 3600.0,
 ) -> HistoryBuildResult:
-    """Rebuild the stays of every stale task, one transaction per batch of tasks."""
+    """Rebuild the stays of every stale task, one transaction per batch, holding the sync lock."""
+    with sync_lock(engine, wait_seconds=lock_wait_seconds) as waited:
+        result = _build_history_locked(engine, batch_tasks, progress)
+    result.seconds["lock_wait"] = waited
+    return result
+
+
+def _build_history_locked(
+    engine: Engine, batch_tasks: int, progress: Callable[[HistoryBuildResult], None] | None
+) -> HistoryBuildResult:
     result = HistoryBuildResult()
     last_id = 0
     while True:

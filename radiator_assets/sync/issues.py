@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.storage.models import TrackerTask
 from radiator_assets.storage.unit_of_work import unit_of_work
+from radiator_assets.sync.locking import sync_lock
 from radiator_assets.sync.payloads import CustomFields, issue_row
 from radiator_assets.tracker.query import incremental_query
 
@@ -156,6 +157,7 @@ def sync_issues(
     since: datetime | None = None,
     batch_size: int = 500,
     progress: Callable[[IssueSyncResult], None] | None = None,
+    lock_wait_seconds: float = 3600.0,
 ) -> IssueSyncResult:
     """Fetch the issues the mode asks for and upsert them batch by batch.
 
@@ -163,7 +165,28 @@ def sync_issues(
       overlap (all of them on the first sync), or since `since` when given;
     * full: every issue matching the query;
     * reconcile: every issue, and the ones no longer listed are marked deleted.
+
+    Holds the sync write lock throughout: a concurrent sync waits for it.
     """
+    with sync_lock(engine, wait_seconds=lock_wait_seconds) as waited:
+        result = _sync_issues_locked(
+            engine, source, base_query, fields, mode, overlap, since, batch_size, progress
+        )
+    result.seconds["lock_wait"] = waited
+    return result
+
+
+def _sync_issues_locked(
+    engine: Engine,
+    source: IssueSource,
+    base_query: str,
+    fields: CustomFields,
+    mode: SyncMode,
+    overlap: timedelta,
+    since: datetime | None,
+    batch_size: int,
+    progress: Callable[[IssueSyncResult], None] | None,
+) -> IssueSyncResult:
     with engine.connect() as conn:
         previous = stored_high_water_mark(conn)
     start = since if since is not None else previous
