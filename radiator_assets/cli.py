@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from radiator_assets.settings import get_settings
@@ -56,45 +57,23 @@ def _db_stop(_: argparse.Namespace) -> int:
     return 0
 
 
-def _print_sync_summary(outcome: object) -> None:
-    from radiator_assets.runner import SyncOutcome
-
-    assert isinstance(outcome, SyncOutcome)
-    issues = outcome.metadata.get("tracker_issues", {})
-    changelog = outcome.metadata.get("tracker_changelog", {})
-    history = outcome.metadata.get("tracker_task_history", {})
-    print(
-        f"issues:    {issues.get('issues_seen', 0)} seen, {issues.get('rows_inserted', 0)} new, "
-        f"{issues.get('rows_updated', 0)} updated, {issues.get('rows_unchanged', 0)} unchanged, "
-        f"{issues.get('issues_marked_deleted', 0)} marked deleted "
-        f"({issues.get('api_requests', 0)} requests)"
-    )
-    print(
-        f"changelog: {changelog.get('issues_pending', 0)} issues fetched, "
-        f"{changelog.get('rows_inserted', 0)} new entries, {changelog.get('issues_gone', 0)} gone "
-        f"({changelog.get('api_requests', 0)} requests)"
-    )
-    print(
-        f"history:   {history.get('tasks_touched', 0)} tasks rebuilt, "
-        f"{history.get('rows_inserted', 0)} stays written, "
-        f"{history.get('dagster/row_count', 0)} stays in total"
-    )
-    failed = [name for name, passed in outcome.checks.items() if not passed]
-    passed = len(outcome.checks) - len(failed)
-    print(f"checks:    {passed} passed, {len(failed)} failed {failed or ''}")
-    print(f"run:       {outcome.run_id} ({'success' if outcome.success else 'FAILED'})")
-
-
 def _sync(args: argparse.Namespace) -> int:
     from datetime import date
 
+    from radiator_assets.cli_output import print_sync_summary
     from radiator_assets.runner import run_sync
 
     since = date.fromisoformat(args.since) if args.since else None
     selection = ["group:tracker", *(["group:reports"] if args.reports else [])]
     outcome = run_sync(selection=selection, mode=args.mode, since=since, log_level=args.log_level)
-    _print_sync_summary(outcome)
+    print_sync_summary(outcome)
     return 0 if outcome.success else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from radiator_assets.demo import DemoOptions, run_demo
+
+    return run_demo(DemoOptions(issues=args.issues, seed=args.seed))
 
 
 def _config_import(args: argparse.Namespace) -> int:
@@ -138,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator", help="run the local Tracker emulator (--port 8089 --issues 2000 --seed 7)"
     )
 
+    demo = commands.add_parser(
+        "demo",
+        help="emulator + embedded database + materialize everything + show the report",
+    )
+    demo.add_argument("--issues", type=int, default=400)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(handler=_demo)
+
     config = commands.add_parser("config", help="the metrics configuration").add_subparsers(
         dest="config_command", required=True
     )
@@ -163,10 +150,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return emulator_main(argv[1:])
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        # Dagster flags its own beta parameters on every import; not the user's concern.
+        warnings.filterwarnings("ignore", message=r".*is currently in beta")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Dagster's local storage runs Alembic on SQLite and narrates it at INFO.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     handler: Handler = args.handler
     return handler(args)
 

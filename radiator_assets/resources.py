@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
+from pathlib import Path
 
 import dagster as dg
 from sqlalchemy.engine import Engine
@@ -23,9 +24,14 @@ from radiator_assets.tracker.client import TrackerClient
 log = logging.getLogger(__name__)
 
 
+_warned_missing: set[Path] = set()
+
+
 def load_configured_metrics(settings: Settings) -> MetricsConfig:
     """The metrics configuration file, or the bundled example (with a warning) when absent."""
-    if not settings.metrics_config_path.exists():
+    path = settings.metrics_config_path
+    if not path.exists() and path not in _warned_missing:
+        _warned_missing.add(path)
         log.warning(
             "no metrics configuration at %s (RADIATOR_CONFIG); using the bundled example",
             settings.metrics_config_path,

@@ -23,12 +23,22 @@ from radiator_assets.settings import get_settings
 from radiator_assets.storage.engine import get_engine
 from radiator_assets.sync.window import incremental_range_start
 
+LOCAL_INSTANCE_YAML = """\
+# Local Dagster instance written by radiator: SQLite storage under this folder.
+# deploy/dagster.yaml in the repository is the production (PostgreSQL) instance.
+telemetry:
+  enabled: false
+"""
+
 
 def dagster_home() -> Path:
     """`$DAGSTER_HOME`, or `$RADIATOR_HOME/dagster` (created) when unset."""
     configured = os.environ.get("DAGSTER_HOME")
     home = Path(configured) if configured else get_settings().home.resolve() / "dagster"
     home.mkdir(parents=True, exist_ok=True)
+    instance_yaml = home / "dagster.yaml"
+    if not instance_yaml.exists():
+        instance_yaml.write_text(LOCAL_INSTANCE_YAML, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

@@ -70,7 +70,8 @@ def tracker_changes_sensor(
         run_requests=[
             dg.RunRequest(
                 run_key=f"sync:{mark.isoformat()}..{changes.newest.isoformat()}",
-                tags=partition_range_tags(first_day, max(changes.days[-1], today)),
+                # Today is the newest partition (Tracker reports no future changes).
+                tags=partition_range_tags(min(first_day, today), today),
             )
         ],
         cursor=mark.isoformat(),
