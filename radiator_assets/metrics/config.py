@@ -14,7 +14,9 @@ file.
 Status matching is by the status key or its display name, case-insensitively
 (`casefold`, surrounding whitespace ignored). Unknown statuses belong to the
 `discovery` block and can be listed with `unknown_statuses` so an asset check
-can warn about them.
+can warn about them. The configuration is frozen, so the status, team and lead
+look-ups remember their answers per argument (the engine asks the same few
+questions for every stay of every task).
 """
 
 from __future__ import annotations
@@ -382,8 +384,7 @@ class MetricsConfig(_Model):
         a, b = normalize_status(status), normalize_status(other)
         if a == b:
             return _remember(memo, key, True)
-        by_token = self._lookups_().by_token
-        found_a, found_b = by_token.get(a), by_token.get(b)
+        found_a, found_b = lookups.by_token.get(a), lookups.by_token.get(b)
         same = found_a is not None and found_b is not None and found_a[0] == found_b[0]
         return _remember(memo, key, same)
 

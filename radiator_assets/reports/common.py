@@ -8,21 +8,20 @@ from typing import Any
 
 from radiator_assets.metrics.config import MetricsConfig
 from radiator_assets.metrics.stays import ensure_utc
-from radiator_assets.reports.fastconfig import MemoizedMetricsConfig, memoized
 
 WEEK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
 class ReportInputs:
-    """The configuration (memoised look-ups) and the instant the reports describe."""
+    """The configuration and the instant the reports describe."""
 
-    config: MemoizedMetricsConfig
+    config: MetricsConfig
     as_of: datetime
 
     @classmethod
     def of(cls, config: MetricsConfig, as_of: datetime) -> ReportInputs:
-        return cls(memoized(config), ensure_utc(as_of, "as_of"))
+        return cls(config, ensure_utc(as_of, "as_of"))
 
 
 @dataclass

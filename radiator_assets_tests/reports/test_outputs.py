@@ -1,23 +1,18 @@
-"""Atomic replacement, CSV export, pictures, and the memoised configuration."""
+"""Atomic replacement, CSV export, pictures, and the report inputs."""
 
 from __future__ import annotations
 
 import csv
 import io
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from radiator_assets.metrics.config import MetricsConfig
-from radiator_assets.metrics.engine import compute_task_metrics
-from radiator_assets.metrics.stays import Stay
 from radiator_assets.reports import export
 from radiator_assets.reports.common import ReportInputs
-from radiator_assets.reports.fastconfig import memoized
 from radiator_assets.reports.pictures import render_product_pictures
 from radiator_assets.reports.writing import replace_rows
 from radiator_assets.storage.report_models import ReportFlowWeekly
@@ -107,34 +102,15 @@ def test_pictures_are_png_files(ten: Engine, tmp_path: Path):
         assert len(data) > 10_000
 
 
-HISTORIES = [
-    [
-        Stay("Открыт", datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 3, tzinfo=UTC)),
-        Stay("Приостановлено", datetime(2025, 1, 3, tzinfo=UTC), datetime(2025, 1, 9, tzinfo=UTC)),
-        Stay("МП / В работе", datetime(2025, 1, 9, tzinfo=UTC), datetime(2025, 1, 20, tzinfo=UTC)),
-        Stay("МП / Внешний тест", datetime(2025, 1, 20, tzinfo=UTC), None),
-    ],
-    [
-        Stay("open", datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC)),
-        Stay("Unknown", datetime(2025, 1, 2, tzinfo=UTC), datetime(2025, 1, 5, tzinfo=UTC)),
-        Stay("closed", datetime(2025, 1, 5, tzinfo=UTC), None),
-    ],
-]
-
-
-@pytest.mark.parametrize("stays", HISTORIES)
-def test_memoized_configuration_gives_the_engine_the_same_answers(stays):
+def test_report_inputs_use_the_configuration_itself():
+    # the configuration's own look-ups are memoised: the reports need no wrapper
     config = fixture_ten.config()
-    as_of = datetime(2025, 3, 1, tzinfo=UTC)
-    plain = compute_task_metrics(stays, created=stays[0].start, config=config, as_of=as_of)
-    fast = memoized(config)
-    assert fast == config
-    for _ in range(2):  # the second time from the caches
-        assert (
-            compute_task_metrics(stays, created=stays[0].start, config=fast, as_of=as_of) == plain
-        )
-
-
-def test_memoized_configuration_keeps_every_setting():
-    config = MetricsConfig.default()
-    assert memoized(config).model_dump() == config.model_dump()
+    inputs = ReportInputs.of(config, datetime(2025, 3, 1, 12, tzinfo=timezone(timedelta(hours=3))))
+    assert inputs.config is config
+    assert inputs.as_of == datetime(2025, 3, 1, 9, tzinfo=UTC)
+    assert [inputs.config.block(s) for s in ("Приостановлено", "paused", "Открыт", "??")] == [
+        "pause",
+        "pause",
+        "backlog",
+        "discovery",
+    ]
