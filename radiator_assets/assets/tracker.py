@@ -135,7 +135,9 @@ def tracker_changelog(
             result = sync_changelogs(
                 engine,
                 client,
-                updated_from=window.start,
+                # Every pending issue is synced whatever the window (a narrow partition
+                # must never leave older news behind); refetch re-reads the window's issues.
+                updated_from=window.start if config.refetch else None,
                 refetch=config.refetch,
                 progress=lambda r: context.log.debug(
                     f"changelog: {r.tasks_fetched}/{r.tasks_pending} issues, "

@@ -170,8 +170,10 @@ def test_dagster_asset_materialize_runs_the_incremental_sync_from_the_command_li
             "radiator_assets.definitions",
             "--select",
             "tracker_issues,tracker_changelog,tracker_task_history",
-            "--partition-range",
-            f"{tracker_env.org.now.date().isoformat()}...{today}",
+            # Today only, though the emulated changes are dated long before: every pending
+            # issue is synced whatever the partitions selected.
+            "--partition",
+            today,
         ],
         env=env,
         capture_output=True,
@@ -182,3 +184,11 @@ def test_dagster_asset_materialize_runs_the_incremental_sync_from_the_command_li
     assert "RUN_SUCCESS" in completed.stderr + completed.stdout
     assert count(engine, "SELECT count(*) FROM tracker_tasks WHERE history_stale") == 0
     assert count(engine, "SELECT count(*) FROM tracker_sync_runs WHERE kind = 'changelog'") == 1
+    assert (
+        count(
+            engine,
+            "SELECT count(*) FROM tracker_tasks WHERE changelog_synced_updated_at "
+            "IS DISTINCT FROM task_updated_at",
+        )
+        == 0
+    )
