@@ -64,7 +64,7 @@ def tracker_issues(
     engine = warehouse.engine()
     settings = tracker.settings()
     with (
-        journal(engine, f"issues:{config.mode}", context.run_id) as tally,
+        journal(engine, f"issues:{config.mode}", context.run.run_id) as tally,
         tracker.client() as client,
     ):
         result = sync_issues(
@@ -128,7 +128,7 @@ def tracker_changelog(
     settings = tracker.settings()
     window = context.partition_time_window
     with (
-        journal(engine, "changelog", context.run_id) as tally,
+        journal(engine, "changelog", context.run.run_id) as tally,
         tracker.client() as client,
     ):
         try:
@@ -195,7 +195,7 @@ def tracker_task_history(
     engine = warehouse.engine()
     settings = tracker.settings()
     with (
-        journal(engine, "history", context.run_id) as tally,
+        journal(engine, "history", context.run.run_id) as tally,
     ):
         result = build_history(engine, lock_wait_seconds=settings.sync_lock_wait_seconds)
         tally.history_written = result.stays_written
