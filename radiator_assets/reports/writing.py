@@ -7,50 +7,17 @@ them), so a half-built report is never visible.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from radiator_assets.storage.bulk import copy_rows
+
+__all__ = ["DEFAULT_FLUSH_ROWS", "TableWriter", "copy_rows"]
+
 DEFAULT_FLUSH_ROWS = 5000
-
-
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _text_value(value: Any) -> str:
-    """A value in COPY's text format: NULL is \\N, backslash, tab and newlines escaped."""
-    kind = type(value)
-    if kind is str:
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            return value.translate(_ESCAPES)
-        return value
-    if value is None:
-        return "\\N"
-    if kind is bool:
-        return "t" if value else "f"
-    if kind is int or kind is float:
-        return repr(value)
-    return str(value).translate(_ESCAPES)
-
-
-def copy_rows(
-    conn: Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> int:
-    """COPY `rows` (tuples in `columns` order) into `table`; returns how many."""
-    lines = ["\t".join(map(_text_value, row)) for row in rows]
-    if not lines:
-        return 0
-    buffer = io.StringIO("\n".join(lines) + "\n")
-    column_list = ", ".join(f'"{c}"' for c in columns)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.copy_expert(f'COPY "{table.name}" ({column_list}) FROM STDIN', buffer)
-    finally:
-        cursor.close()
-    return len(lines)
 
 
 class TableWriter:

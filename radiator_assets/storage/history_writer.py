@@ -49,5 +49,6 @@ def upsert_stays(conn: Connection, rows: Sequence[StayRow]) -> int:
             "tracker_id": stmt.excluded.tracker_id,
         },
     )
-    conn.execute(stmt, list(rows))
-    return len(rows)
+    # RETURNING keeps SQLAlchemy's multi-row batching (insertmanyvalues): without it,
+    # SQLAlchemy 2.1 sends ON CONFLICT statements one row at a time.
+    return len(conn.execute(stmt.returning(HISTORY.c.id), list(rows)).all())

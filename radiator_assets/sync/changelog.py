@@ -21,9 +21,9 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 
+from radiator_assets.storage.bulk import copy_rows
 from radiator_assets.storage.models import TrackerChangelogEntry, TrackerTask
 from radiator_assets.storage.unit_of_work import unit_of_work
 from radiator_assets.sync.locking import sync_lock
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 TASKS = TrackerTask.__table__
 CHANGELOG = TrackerChangelogEntry.__table__
+CHANGELOG_COLUMNS = [c.name for c in CHANGELOG.columns]
 
 
 class ChangelogFetch(Protocol):
@@ -122,8 +123,28 @@ def _write_batch(
     rows = [row for _, entry_rows in done for row in entry_rows]
     inserted = 0
     if rows:
-        stmt = insert(CHANGELOG).on_conflict_do_nothing(index_elements=["id"])
-        inserted = len(conn.execute(stmt.returning(CHANGELOG.c.id), rows).all())
+        # COPY into a per-connection staging table, then one set-based insert that skips
+        # entries already stored (a rerun after a kill, an overlap, a refetch).
+        conn.execute(
+            sa.text(
+                "CREATE TEMP TABLE IF NOT EXISTS tracker_changelog_staging "
+                "(LIKE tracker_changelog INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+        )
+        copy_rows(
+            conn,
+            "tracker_changelog_staging",
+            CHANGELOG_COLUMNS,
+            ([row[c] for c in CHANGELOG_COLUMNS] for row in rows),
+        )
+        inserted = conn.execute(
+            sa.text(
+                f"INSERT INTO tracker_changelog ({', '.join(CHANGELOG_COLUMNS)}) "
+                f"SELECT DISTINCT ON (id) {', '.join(CHANGELOG_COLUMNS)} "
+                "FROM tracker_changelog_staging ORDER BY id "
+                "ON CONFLICT (id) DO NOTHING"
+            )
+        ).rowcount
     if done:
         conn.execute(
             sa.text(

@@ -120,12 +120,14 @@ def upsert_issue_batch(conn: Connection, rows: list[dict[str, Any]]) -> dict[str
         updates["history_stale"] = sa.or_(
             TASKS.c.history_stale, TASKS.c.status.is_distinct_from(excluded.status)
         )
+        # RETURNING keeps SQLAlchemy's multi-row batching (insertmanyvalues): without it,
+        # SQLAlchemy 2.1 sends ON CONFLICT statements one row at a time.
         conn.execute(
-            stmt.values(last_sync_at=sa.func.now()).on_conflict_do_update(
-                index_elements=["tracker_id"], set_=updates
-            ),
+            stmt.values(last_sync_at=sa.func.now())
+            .on_conflict_do_update(index_elements=["tracker_id"], set_=updates)
+            .returning(TASKS.c.id),
             changed,
-        )
+        ).all()
     if unchanged_ids:
         conn.execute(
             sa.update(TASKS)
