@@ -101,7 +101,11 @@ def run_sync(
             resources=defs.resources,
             tags=tags,
             run_config={
-                "ops": {"tracker_issues": {"config": issues_config}},
+                "ops": (
+                    {"tracker_issues": {"config": issues_config}}
+                    if dg.AssetKey("tracker_issues") in keys
+                    else {}
+                ),
                 "loggers": {"console": {"config": {"log_level": log_level}}},
             },
             selection=selected,
