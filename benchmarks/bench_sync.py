@@ -56,6 +56,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from radiator_assets.metrics.config import CustomFields  # noqa: E402
 from radiator_assets.storage.engine import create_engine, normalise_url  # noqa: E402
 from radiator_assets.storage.history_writer import upsert_stays  # noqa: E402
 from radiator_assets.storage.migrations import upgrade  # noqa: E402
@@ -65,11 +66,10 @@ from radiator_assets.storage.unit_of_work import unit_of_work  # noqa: E402
 from radiator_assets.sync.changelog import sync_changelogs  # noqa: E402
 from radiator_assets.sync.history import build_history  # noqa: E402
 from radiator_assets.sync.issues import sync_issues  # noqa: E402
-from radiator_assets.sync.payloads import CustomFields  # noqa: E402
 from radiator_assets.tracker.client import TrackerClient  # noqa: E402
 
 QUERY = "Queue: CPO, FULLSTACK"
-FIELDS = CustomFields(team="team", prodteam="prodteam")
+FIELDS = CustomFields(team="team", product_team="prodteam")
 HISTORY_COLUMNS = (
     "task_id", "tracker_id", "status_key", "status", "status_display", "start_date", "end_date",
 )  # fmt: skip

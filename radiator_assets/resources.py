@@ -14,11 +14,14 @@ from pathlib import Path
 import dagster as dg
 from sqlalchemy.engine import Engine
 
-from radiator_assets.metrics.config import MetricsConfig, load_configured_metrics_config
+from radiator_assets.metrics.config import (
+    CustomFields,
+    MetricsConfig,
+    load_configured_metrics_config,
+)
 from radiator_assets.settings import Settings, get_settings
 from radiator_assets.storage.engine import get_engine
 from radiator_assets.storage.migrations import ensure_migrated
-from radiator_assets.sync.payloads import CustomFields
 from radiator_assets.tracker.client import TrackerClient
 
 log = logging.getLogger(__name__)
@@ -68,9 +71,4 @@ class TrackerResource(dg.ConfigurableResource):
         return load_configured_metrics(get_settings())
 
     def custom_fields(self) -> CustomFields:
-        ids = self.metrics_config().custom_fields
-        return CustomFields(
-            team=ids.team,
-            prodteam=ids.product_team,
-            business_client=ids.business_client,
-        )
+        return self.metrics_config().custom_fields

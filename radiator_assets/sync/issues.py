@@ -21,10 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 
+from radiator_assets.metrics.config import CustomFields
 from radiator_assets.storage.models import TrackerTask
 from radiator_assets.storage.unit_of_work import unit_of_work
 from radiator_assets.sync.locking import sync_lock
-from radiator_assets.sync.payloads import CustomFields, issue_row
+from radiator_assets.sync.payloads import issue_row
 from radiator_assets.tracker.query import incremental_query
 
 TASKS = TrackerTask.__table__

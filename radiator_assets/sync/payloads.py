@@ -7,25 +7,16 @@ cannot exist without the value: ids and timestamps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from radiator_assets.metrics.config import CustomFields
 from radiator_assets.tracker.errors import InvalidTrackerDatetime
 from radiator_assets.tracker.query import parse_tracker_datetime
 
 
 class MalformedPayload(ValueError):
     """A Tracker object lacks what a row needs; the message names it and the field."""
-
-
-@dataclass(frozen=True)
-class CustomFields:
-    """Ids of the custom fields to lift into columns (`team` also matches `<hex>--team`)."""
-
-    team: str = "team"
-    prodteam: str = "prodteam"
-    business_client: str = "businessClient"
 
 
 def _display(value: Any) -> str | None:
@@ -74,7 +65,8 @@ def _timestamp(obj: dict[str, Any], field: str, what: str, *, required: bool) ->
 
 
 def issue_row(issue: dict[str, Any], fields: CustomFields) -> dict[str, Any]:
-    """The `tracker_tasks` columns for one issue as fetched (no surrogate id, no cursors)."""
+    """The `tracker_tasks` columns for one issue as fetched (no surrogate id, no cursors);
+    `fields` are the custom-field ids of the metrics configuration."""
     if not isinstance(issue, dict):
         raise MalformedPayload(f"an issue must be a JSON object, got {type(issue).__name__}")
     tracker_id = issue.get("id")
@@ -98,7 +90,7 @@ def issue_row(issue: dict[str, Any], fields: CustomFields) -> dict[str, Any]:
         "author": _display(issue.get("createdBy")),
         "assignee": _display(issue.get("assignee")),
         "team": _display(custom_field(issue, fields.team)),
-        "prodteam": _display(custom_field(issue, fields.prodteam)),
+        "prodteam": _display(custom_field(issue, fields.product_team)),
         "business_client": _display(custom_field(issue, fields.business_client)),
         "parent_key": _key_of(issue.get("parent")),
         "epic_key": _key_of(issue.get("epic")),

@@ -11,16 +11,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
+from radiator_assets.metrics.config import CustomFields
 from radiator_assets.settings import get_settings
 from radiator_assets.sync.changelog import ChangelogSyncResult, sync_changelogs
 from radiator_assets.sync.history import HistoryBuildResult, build_history
 from radiator_assets.sync.issues import IssueSyncResult, sync_issues
-from radiator_assets.sync.payloads import CustomFields
 from radiator_assets.tracker.client import TrackerClient
 from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
 
 QUERY = "Queue: CPO, FULLSTACK"
-FIELDS = CustomFields(team="team", prodteam="prodteam")
+FIELDS = CustomFields(team="team", product_team="prodteam")
 
 
 @pytest.fixture

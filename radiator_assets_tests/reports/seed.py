@@ -18,11 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from radiator_assets.metrics.config import CustomFields
 from radiator_assets.storage.unit_of_work import unit_of_work
 from radiator_assets.sync.changelog import sync_changelogs
 from radiator_assets.sync.history import build_history
 from radiator_assets.sync.issues import sync_issues
-from radiator_assets.sync.payloads import CustomFields
 
 _entry_ids = itertools.count(1)
 
@@ -130,7 +130,7 @@ class OrgSource:
 def load_org(engine: sa.Engine, org: Any) -> None:
     """Sync `org` into the database through the real write path."""
     source = OrgSource(org)
-    fields = CustomFields(team="team", prodteam="prodteam")
+    fields = CustomFields(team="team", product_team="prodteam")
     sync_issues(engine, source, base_query="Queue: CPO", fields=fields, mode="full")
     sync_changelogs(engine, source)
     build_history(engine)

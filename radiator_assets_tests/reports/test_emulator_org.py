@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from radiator_assets.metrics import engine as metrics_engine
-from radiator_assets.metrics.config import MetricsConfig
+from radiator_assets.metrics.config import CustomFields, MetricsConfig
 from radiator_assets.metrics.engine import (
     compute_task_metrics,
     linked_implementation_tasks,
@@ -22,7 +22,6 @@ from radiator_assets.metrics.stays import Stay, clip_to_as_of, filter_short_stay
 from radiator_assets.sync.changelog import sync_changelogs
 from radiator_assets.sync.history import build_history
 from radiator_assets.sync.issues import sync_issues
-from radiator_assets.sync.payloads import CustomFields
 from radiator_assets.tracker.client import TrackerClient
 from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
 from radiator_assets_tests.reports.conftest import build_all

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from radiator_assets.sync.payloads import CustomFields, MalformedPayload, changelog_row, issue_row
+from radiator_assets.metrics.config import CustomFields
+from radiator_assets.sync.payloads import MalformedPayload, changelog_row, issue_row
 
 ISSUE = {
     "id": "5f0c1a2b3c4d5e6f7a8b9c0d",
