@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     # Comma-separated issue fields to request; empty means "all fields".
     tracker_fields: str = Field(default="", alias="TRACKER_FIELDS")
     tracker_workers: int = Field(default=8, ge=1, le=64, alias="TRACKER_WORKERS")
+    tracker_per_scroll: int = Field(default=1000, ge=1, le=1000, alias="TRACKER_PER_SCROLL")
     tracker_requests_per_second: float = Field(default=20.0, gt=0, alias="TRACKER_RPS")
     tracker_connect_timeout: float = Field(default=5.0, gt=0, alias="TRACKER_CONNECT_TIMEOUT")
     tracker_read_timeout: float = Field(default=30.0, gt=0, alias="TRACKER_READ_TIMEOUT")

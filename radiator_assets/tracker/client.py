@@ -27,6 +27,7 @@ from radiator_assets.settings import DEFAULT_TRACKER_API_URL
 from radiator_assets.tracker.counters import RequestCounters
 from radiator_assets.tracker.errors import (
     IssueGone,
+    ListingIncomplete,
     MalformedResponse,
     NotFound,
     TrackerConfigError,
@@ -104,6 +105,7 @@ class TrackerClient:
         malformed_retries: int = 2,
         per_scroll: int = MAX_PER_SCROLL,
         scroll_ttl_millis: int = 60_000,
+        scroll_restarts: int = 3,
         changelog_per_page: int = 50,
         abort_after_unavailable: int | None = 20,
         sleep: Callable[[float], None] = time.sleep,
@@ -137,6 +139,8 @@ class TrackerClient:
         self.max_in_flight = max(workers, max_in_flight or 2 * workers)
         self.per_scroll = per_scroll
         self.scroll_ttl_millis = scroll_ttl_millis
+        self.scroll_restarts = scroll_restarts
+        self._sleep = sleep
         self.changelog_per_page = changelog_per_page
         self.abort_after_unavailable = abort_after_unavailable
         self.counters = RequestCounters()
@@ -180,6 +184,7 @@ class TrackerClient:
             "api_version": settings.tracker_api_version,
             "fields": settings.field_list,
             "workers": settings.tracker_workers,
+            "per_scroll": settings.tracker_per_scroll,
             "requests_per_second": settings.tracker_requests_per_second,
             "connect_timeout": settings.tracker_connect_timeout,
             "read_timeout": settings.tracker_read_timeout,
@@ -235,13 +240,45 @@ class TrackerClient:
         fields: Sequence[str] | None = None,
         expand_links: bool | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every issue matching `query`, streamed through an unsorted scroll.
+        """Every issue matching `query`, each once, streamed through an unsorted scroll.
 
-        A scroll is a snapshot and has no 10,000 cap. Pages are fetched lazily
-        (one page in memory at a time). The scroll is released with
-        `system/search/scroll/_clear`, passing every `{scrollId: scrollToken}`
-        pair seen, in a `finally`: also when the consumer stops early.
+        A scroll is a snapshot and has no 10,000 cap; pages are fetched lazily
+        (one page in memory at a time). Reading a page moves the scroll, so a
+        page lost to a 5xx, a timeout, a dropped connection or a truncated body
+        cannot be asked for again: the listing then starts over with a new
+        scroll and skips the issues it already yielded (their ids are kept for
+        the listing's length, about 100 bytes an issue). It also starts over
+        when a scroll ends with fewer issues than its `X-Total-Count`. After
+        `scroll_restarts` restarts it raises `ListingIncomplete`, so a caller
+        can never mistake a broken listing for a complete one. Every scroll is
+        released with `system/search/scroll/_clear` (all `{scrollId:
+        scrollToken}` pairs seen), also when the consumer stops early.
         """
+        yielded: set[str] = set()
+        for attempt in range(self.scroll_restarts + 1):
+            try:
+                yield from self._scroll(query, fields, expand_links, yielded)
+                return
+            except _ScrollBroken as broken:
+                if attempt == self.scroll_restarts:
+                    raise ListingIncomplete(
+                        f"the issue listing broke off {attempt + 1} time(s), last: {broken}; "
+                        f"{len(yielded)} issues were read, the listing is not complete"
+                    ) from broken.__cause__
+                self.counters.add("scroll_restarts")
+                delay = self._transport.backoff(attempt + 1)
+                log.warning("issue listing broke off (%s); starting over in %.2f s", broken, delay)
+                self._sleep(delay)
+
+    def _scroll(
+        self,
+        query: str,
+        fields: Sequence[str] | None,
+        expand_links: bool | None,
+        yielded: set[str],
+    ) -> Iterator[dict[str, Any]]:
+        """One scroll from its first page to its empty last page; issues whose id is in
+        `yielded` are skipped, new ones added. Raises `_ScrollBroken` past the first page."""
         url = self._url("issues/_search")
         endpoint = endpoint_of("POST", url)
         body = {"query": query}
@@ -253,19 +290,38 @@ class TrackerClient:
             **view,
         }
         scroll_pairs: dict[str, str] = {}
+        received = 0
+        total: int | None = None
         try:
             while True:
-                reply = self._transport.request("POST", url, params=params, json_body=body)
-                page = _expect_list_of_objects(reply, endpoint, "issues")
+                opening = received == 0 and not scroll_pairs
+                try:
+                    reply = self._transport.request(
+                        "POST", url, params=params, json_body=body, replayable=opening
+                    )
+                    page = _expect_list_of_objects(reply, endpoint, "issues")
+                except (TrackerUnavailable, MalformedResponse, NotFound) as exc:
+                    if opening:
+                        raise
+                    raise _ScrollBroken(f"page {len(scroll_pairs) + 1}: {exc}") from exc
+                if opening:
+                    total = _int_header(reply.headers.get("X-Total-Count"))
                 scroll_id = reply.headers.get("X-Scroll-Id")
                 if scroll_id:
                     scroll_pairs[scroll_id] = reply.headers.get("X-Scroll-Token", "")
                 if not page:
-                    return
+                    break
+                received += len(page)
                 full_page = len(page) >= self.per_scroll
                 link = next_url(reply.headers.get("Link"), reply.url)
                 del reply
-                yield from _drain(page)
+                for issue in _drain(page):
+                    issue_id = issue.get("id")
+                    if isinstance(issue_id, str):
+                        if issue_id in yielded:
+                            continue
+                        yielded.add(issue_id)
+                    yield issue
                 if scroll_id:
                     params = {
                         "scrollId": scroll_id,
@@ -275,7 +331,7 @@ class TrackerClient:
                 elif link:
                     url, params = link, {}
                 elif not full_page:
-                    return  # everything fitted in one page and no scroll was opened
+                    break  # everything fitted in one page and no scroll was opened
                 else:
                     raise MalformedResponse(
                         endpoint, "a full scroll page came without X-Scroll-Id or Link next"
@@ -283,6 +339,8 @@ class TrackerClient:
         finally:
             if scroll_pairs:
                 self._release_scroll(scroll_pairs)
+        if total is not None and received < total:
+            raise _ScrollBroken(f"the scroll ended after {received} of {total} issues")
 
     def search_page(
         self,
@@ -487,6 +545,17 @@ class TrackerClient:
             for future in pending:
                 future.cancel()
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+class _ScrollBroken(Exception):
+    """Internal: a scroll lost a page or ended short; the listing starts over."""
+
+
+def _int_header(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _expect_list_of_objects(reply: Reply, endpoint: str, what: str) -> list[dict[str, Any]]:

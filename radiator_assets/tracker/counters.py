@@ -13,6 +13,7 @@ COUNTER_NAMES = (
     "limiter_waits",
     "limiter_wait_seconds",
     "bytes_received",
+    "scroll_restarts",
 )
 
 

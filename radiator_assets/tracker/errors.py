@@ -93,5 +93,13 @@ class IssueGone(TrackerError):
         self.endpoint = endpoint
 
 
+class ListingIncomplete(TrackerError):
+    """A search listing could not be read to its end (a scroll kept breaking).
+
+    Whatever was yielded before is real data, but the listing as a whole is not:
+    callers must not treat it as complete (no high-water mark, no deletions).
+    """
+
+
 class InvalidTrackerDatetime(ValueError):
     """A timestamp string that is not in any format Tracker uses."""

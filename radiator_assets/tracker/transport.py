@@ -101,12 +101,17 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
 
 
 class _Transient(Exception):
-    """Internal: this attempt failed in a way worth retrying."""
+    """Internal: this attempt failed in a way worth retrying.
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    `refused` means the server declined the request without acting on it (429):
+    even a request that moves server-side state may be sent again.
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None, *, refused: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.refused = refused
 
 
 class Transport:
@@ -185,11 +190,17 @@ class Transport:
         json_body: Any = None,
         expect_json: bool = True,
         retry: bool = True,
+        replayable: bool = True,
     ) -> Reply:
         """Send with retries; returns a `Reply` or raises a `TrackerError`.
 
         `retry=False` makes one attempt only (best-effort calls such as
         releasing a scroll must not stall a run for the whole retry budget).
+        `replayable=False` is for requests that move server-side state, such as
+        reading the next page of a scroll: only a 429 (refused, nothing served)
+        is retried; after a 5xx, a timeout, a dropped connection or a truncated
+        body the server may have moved on, so the error goes to the caller, who
+        must start over instead of silently skipping a page.
         """
         endpoint = endpoint_of(method, url)
         started = self._clock()
@@ -202,12 +213,19 @@ class Transport:
                 return self._attempt(method, url, endpoint, params, json_body, expect_json)
             except _Transient as failure:
                 reason, retry_after = failure.reason, failure.retry_after
+                if not replayable and not failure.refused:
+                    raise TrackerUnavailable(
+                        endpoint,
+                        attempts=attempts,
+                        elapsed=self._clock() - started,
+                        last_error=f"{reason} (not replayable: the caller starts over)",
+                    ) from None
             except MalformedResponse:
                 malformed_seen += 1
-                if not retry or malformed_seen > self.policy.malformed_retries:
+                if not retry or not replayable or malformed_seen > self.policy.malformed_retries:
                     raise
                 reason, retry_after = "unparseable JSON body (truncated?)", None
-            delay = self._delay(attempts, retry_after)
+            delay = retry_after if retry_after is not None else self.backoff(attempts)
             elapsed = self._clock() - started
             if not retry or self._clock() + delay > deadline:
                 raise TrackerUnavailable(
@@ -226,9 +244,8 @@ class Transport:
             if delay > 0:
                 self._sleep(delay)
 
-    def _delay(self, attempts: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after
+    def backoff(self, attempts: int) -> float:
+        """The full-jitter delay before attempt `attempts + 1`."""
         ceiling = min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (attempts - 1))
         with self._rng_lock:
             return self._rng.uniform(0, ceiling)
@@ -284,7 +301,9 @@ class Transport:
             self.counters.add("responses_429")
             self.counters.add("throttled")
             raise _Transient(
-                "HTTP 429 Too Many Requests", parse_retry_after(response.headers.get("Retry-After"))
+                "HTTP 429 Too Many Requests",
+                parse_retry_after(response.headers.get("Retry-After")),
+                refused=True,
             )
         if status >= 500:
             raise _Transient(

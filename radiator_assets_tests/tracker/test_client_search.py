@@ -8,6 +8,7 @@ import requests
 
 from radiator_assets.tracker import IssueGone, MalformedResponse, TrackerHTTPError
 from radiator_assets.tracker.emulator import Fault
+from radiator_assets.tracker.errors import ListingIncomplete
 from radiator_assets.tracker.query import incremental_query, parse_tracker_datetime
 
 ALL = "Queue: CPO, FULLSTACK"
@@ -99,12 +100,15 @@ def test_search_releases_the_scroll_after_reading_everything(tracker_emulator, t
     assert tracker_emulator.api.live_scrolls() == 0
 
 
-def test_search_releases_the_scroll_when_a_page_fails(tracker_emulator, tracker_client_factory):
-    client = tracker_client_factory(tracker_emulator, per_scroll=10, max_retry_seconds=0)
+def test_search_releases_every_scroll_when_pages_keep_failing(
+    tracker_emulator, tracker_client_factory
+):
+    client = tracker_client_factory(tracker_emulator, per_scroll=10, scroll_restarts=2)
     tracker_emulator.add_fault(Fault.http(500, "scrollId=", None))
-    with pytest.raises(Exception, match="unavailable"):
+    with pytest.raises(ListingIncomplete, match="broke off 3 time"):
         list(client.search("Queue: CPO, FULLSTACK"))
-    assert tracker_emulator.request_count("/scroll/_clear$") == 1
+    assert tracker_emulator.request_count("/scroll/_clear$") == 3  # one per scroll opened
+    assert tracker_emulator.api.live_scrolls() == 0
 
 
 def test_search_yields_issues_with_their_links(tracker_emulator, tracker_client):

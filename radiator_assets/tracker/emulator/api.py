@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import random
 import secrets
 import threading
 import time
@@ -301,12 +302,16 @@ class TrackerApi:
         if not 1 <= per_scroll <= self.max_per_scroll:
             raise HttpError(400, f"perScroll must be within 1..{self.max_per_scroll}")
         ttl = _int_param(params, "scrollTTLMillis", DEFAULT_SCROLL_TTL_MS) / 1000.0
+        number = next(self._scroll_seq)
         with self.org.lock:
             records, sort = self._select(body)
             if scroll_type == "sorted":
                 sort_records(records, sort)
+            else:
+                # Real Tracker ignores "Sort by" in an unsorted scroll and returns hits in
+                # no useful order: a client relying on any order must fail here, not live.
+                random.Random(self.org.seed * 1_000_003 + number).shuffle(records)
             items = [(r.id, r.data, r.links) for r in records]
-        number = next(self._scroll_seq)
         scroll = _Scroll(
             context=f"scroll{number}",
             token=f"{secrets.token_hex(16)}:{number}",
