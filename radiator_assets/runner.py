@@ -74,7 +74,7 @@ def run_sync(
     first_day = since
     if first_day is None and mode == "incremental":
         first_day = incremental_range_start(
-            get_engine(), timedelta(minutes=settings.sync_overlap_minutes)
+            get_engine(), settings.tracker_query, timedelta(minutes=settings.sync_overlap_minutes)
         )
     tags = partition_range_tags(first_day, today) if first_day else whole_history_tags(today)
     issues_config: dict[str, Any] = {"mode": mode}

@@ -1,8 +1,11 @@
 """Ingestion assets (group `tracker`): issue snapshots, changelog events, status history.
 
-The bodies are thin: each takes the sync lock, calls the write path in
-`radiator_assets.sync`, journals the step in `tracker_sync_runs`, and reports
-what it did as metadata. `radiator sync` materializes these same assets.
+The bodies are thin: each takes the sync lock and journals the step
+(`sync_step`), calls the write path in `radiator_assets.sync` through the
+locked writer, and reports what it did as metadata. Records the write path
+cannot store are quarantined, counted here and shown by the quarantine
+checks; they never fail the step. `radiator sync` materializes these same
+assets.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -13,10 +16,10 @@ import dagster as dg
 from radiator_assets.assets.metadata import api_metadata, table_metadata, timing_metadata
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.storage.models import TrackerChangelogEntry, TrackerTask, TrackerTaskHistory
-from radiator_assets.sync.changelog import ChangelogSyncIncomplete, sync_changelogs
+from radiator_assets.sync.changelog import ChangelogSyncResult, sync_changelogs
 from radiator_assets.sync.history import build_history
-from radiator_assets.sync.issues import sync_issues
-from radiator_assets.sync.sync_runs import journal
+from radiator_assets.sync.issues import IssueSyncResult, sync_issues
+from radiator_assets.sync.sync_runs import SyncRunTally, sync_step
 
 GROUP = "tracker"
 SYNC_POOL = "tracker_sync"
@@ -64,11 +67,22 @@ def tracker_issues(
     engine = warehouse.engine()
     settings = tracker.settings()
     with (
-        journal(engine, f"issues:{config.mode}", context.run.run_id) as tally,
+        sync_step(
+            engine,
+            f"issues:{config.mode}",
+            context.run.run_id,
+            lock_wait_seconds=settings.sync_lock_wait_seconds,
+        ) as step,
         tracker.client() as client,
     ):
+
+        def progress(tally: SyncRunTally, r: IssueSyncResult) -> None:
+            tally.tasks_written = r.inserted + r.updated
+            tally.api_requests = int(client.counters["requests"])
+            context.log.debug(f"issues: {r.seen} seen, {r.batches} batches")
+
         result = sync_issues(
-            engine,
+            step.writer,
             client,
             base_query=settings.tracker_query,
             fields=tracker.custom_fields(),
@@ -76,16 +90,16 @@ def tracker_issues(
             overlap=timedelta(minutes=settings.sync_overlap_minutes),
             since=_parse_since(config.since),
             batch_size=settings.sync_batch_size,
-            progress=lambda r: context.log.info(f"issues: {r.seen} seen, {r.batches} batches"),
-            lock_wait_seconds=settings.sync_lock_wait_seconds,
+            progress=step.progress(progress),
         )
         traffic = client.counters.snapshot()
-        tally.tasks_written = result.inserted + result.updated
-        tally.api_requests = int(traffic["requests"])
-        tally.high_water_mark = result.high_water_mark
+        step.tally.tasks_written = result.inserted + result.updated
+        step.tally.api_requests = int(traffic["requests"])
+        step.tally.high_water_mark = result.high_water_mark
     context.log.info(
         f"issues ({result.mode}): {result.inserted} new, {result.updated} updated, "
-        f"{result.unchanged} unchanged, {result.marked_deleted} marked deleted"
+        f"{result.unchanged} unchanged, {result.quarantined} quarantined, "
+        f"{result.marked_deleted} deleted in Tracker, {result.out_of_query} out of the query"
     )
     return dg.MaterializeResult(
         metadata={
@@ -97,7 +111,10 @@ def tracker_issues(
             "rows_updated": result.updated,
             "rows_unchanged": result.unchanged,
             "issues_moved": result.moved,
+            "issues_quarantined": result.quarantined,
+            "issues_recovered_from_quarantine": result.recovered,
             "issues_marked_deleted": result.marked_deleted,
+            "issues_out_of_query": result.out_of_query,
             "high_water_mark": str(result.high_water_mark),
             "previous_high_water_mark": str(result.previous_high_water_mark),
             **timing_metadata(result.seconds),
@@ -128,35 +145,37 @@ def tracker_changelog(
     settings = tracker.settings()
     window = context.partition_time_window
     with (
-        journal(engine, "changelog", context.run.run_id) as tally,
+        sync_step(
+            engine,
+            "changelog",
+            context.run.run_id,
+            lock_wait_seconds=settings.sync_lock_wait_seconds,
+        ) as step,
         tracker.client() as client,
     ):
-        try:
-            result = sync_changelogs(
-                engine,
-                client,
-                # Every pending issue is synced whatever the window (a narrow partition
-                # must never leave older news behind); refetch re-reads the window's issues.
-                updated_from=window.start if config.refetch else None,
-                refetch=config.refetch,
-                progress=lambda r: context.log.debug(
-                    f"changelog: {r.tasks_fetched}/{r.tasks_pending} issues, "
-                    f"{r.entries_inserted} entries stored"
-                ),
-                lock_wait_seconds=settings.sync_lock_wait_seconds,
-            )
-        except ChangelogSyncIncomplete as exc:
-            tally.entries_written = exc.result.entries_inserted
-            raise dg.Failure(
-                description=str(exc),
-                metadata={
-                    "issues_failed": len(exc.result.failures),
-                    "entries_inserted": exc.result.entries_inserted,
-                },
-            ) from exc
+
+        def progress(tally: SyncRunTally, r: ChangelogSyncResult) -> None:
+            tally.entries_written = r.entries_inserted
+            tally.api_requests = int(client.counters["requests"])
+
+        result = sync_changelogs(
+            step.writer,
+            client,
+            # Every pending issue is synced whatever the window (a narrow partition
+            # must never leave older news behind); refetch re-reads the window's issues.
+            updated_from=window.start if config.refetch else None,
+            refetch=config.refetch,
+            progress=step.progress(progress),
+        )
         traffic = client.counters.snapshot()
-        tally.entries_written = result.entries_inserted
-        tally.api_requests = int(traffic["requests"])
+        step.tally.entries_written = result.entries_inserted
+        step.tally.api_requests = int(traffic["requests"])
+    if result.failures:
+        sample = "; ".join(f"{k}: {v}" for k, v in list(result.failures.items())[:5])
+        context.log.warning(
+            f"{len(result.failures)} changelog(s) quarantined (the others are stored; the "
+            f"next sync retries them): {sample}"
+        )
     in_window = {
         day.isoformat(): n
         for day, n in sorted(result.entries_by_day.items())
@@ -170,6 +189,8 @@ def tracker_changelog(
             "issues_pending": result.tasks_pending,
             "issues_with_new_entries": result.tasks_with_new_entries,
             "issues_gone": result.tasks_gone,
+            "issues_quarantined": result.tasks_quarantined,
+            "issues_recovered_from_quarantine": result.tasks_recovered,
             "entries_fetched": result.entries_fetched,
             "rows_inserted": result.entries_inserted,
             "rows_unchanged": result.entries_already_stored,
@@ -194,11 +215,11 @@ def tracker_task_history(
 ) -> dg.MaterializeResult:
     engine = warehouse.engine()
     settings = tracker.settings()
-    with (
-        journal(engine, "history", context.run.run_id) as tally,
-    ):
-        result = build_history(engine, lock_wait_seconds=settings.sync_lock_wait_seconds)
-        tally.history_written = result.stays_written
+    with sync_step(
+        engine, "history", context.run.run_id, lock_wait_seconds=settings.sync_lock_wait_seconds
+    ) as step:
+        result = build_history(step.writer)
+        step.tally.history_written = result.stays_written
     context.log.info(
         f"history: {result.tasks_rebuilt} tasks rebuilt, {result.stays_written} stays written"
     )

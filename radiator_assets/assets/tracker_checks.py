@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from radiator_assets.assets.tracker import tracker_changelog, tracker_task_history
+from radiator_assets.assets.tracker import tracker_changelog, tracker_issues, tracker_task_history
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.storage import quality
+from radiator_assets.sync import quarantine
 from radiator_assets.sync.sync_runs import newest_success
 
 
@@ -124,7 +125,50 @@ def history_statuses_are_configured(
     )
 
 
+def _quarantine_result(warehouse: WarehouseResource, kind: quarantine.Kind) -> dg.AssetCheckResult:
+    with warehouse.engine().connect() as conn:
+        total = quarantine.open_count(conn, kind)
+        sample = quarantine.open_records(conn, kind, limit=quality.SAMPLE)
+    return dg.AssetCheckResult(
+        passed=total == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"no {kind} in quarantine"
+            if total == 0
+            else f"{total} {kind} record(s) in quarantine (retried by every sync), e.g. "
+            + "; ".join(f"{r.issue_key or r.ref}: {r.reason}" for r in sample[:2])
+        ),
+        metadata={
+            "quarantined": total,
+            "sample": dg.MetadataValue.json(
+                [
+                    {"ref": r.ref, "key": r.issue_key, "reason": r.reason, "attempts": r.attempts}
+                    for r in sample
+                ]
+            ),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=tracker_issues,
+    description="No issue payload waits in the quarantine (warning: the rest is stored).",
+)
+def issues_quarantine_is_empty(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    return _quarantine_result(warehouse, "issue")
+
+
+@dg.asset_check(
+    asset=tracker_changelog,
+    description="No issue's changelog waits in the quarantine (warning: the rest is stored).",
+)
+def changelog_quarantine_is_empty(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    return _quarantine_result(warehouse, "changelog")
+
+
 TRACKER_CHECKS = [
+    issues_quarantine_is_empty,
+    changelog_quarantine_is_empty,
     history_has_no_duplicate_stays,
     changelog_has_no_duplicate_ids,
     history_is_continuous,

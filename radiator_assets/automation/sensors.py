@@ -1,9 +1,10 @@
 """The sensor that starts an incremental sync when Tracker has changes.
 
-Its cursor is the warehouse's high-water mark of `updatedAt`, read from the
-database on every tick, so it only moves once a run has committed the data;
-the run key names the mark and the newest change, so a tick never starts the
-same work twice.
+Its cursor is the mark of the last complete listing, read from the warehouse
+on every tick, so it only moves once a run has listed and committed
+everything; the run key names the mark, the newest change and how many sync
+steps have failed so far, so a tick never starts the same work twice, and
+work a failed run left behind is requested again on the next tick.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -17,8 +18,10 @@ from radiator_assets.automation.jobs import (
 )
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.settings import get_settings
+from radiator_assets.sync.changelog import oldest_pending_update
 from radiator_assets.sync.changes import changes_since
-from radiator_assets.sync.issues import stored_high_water_mark
+from radiator_assets.sync.marks import listing_mark
+from radiator_assets.sync.sync_runs import failed_steps, settle_abandoned_runs
 from radiator_assets.sync.window import incremental_range_start
 
 
@@ -36,12 +39,18 @@ def tracker_changes_sensor(
     settings = tracker.settings()
     if settings.tracker_token is None:
         return dg.SkipReason("TRACKER_TOKEN is not set: nothing to ask Tracker")
-    with warehouse.engine().connect() as conn:
-        mark = stored_high_water_mark(conn)
+    engine = warehouse.engine()
+    if settle_abandoned_runs(engine) is None:
+        return dg.SkipReason("a sync is writing right now; the next tick looks again")
+    with engine.connect() as conn:
+        mark = listing_mark(conn, settings.tracker_query)
+    failures = failed_steps(engine)
     today = datetime.now(UTC).date()
     if mark is None:
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key="initial-sync", tags=whole_history_tags(today))],
+            run_requests=[
+                dg.RunRequest(run_key=f"initial-sync:{failures}", tags=whole_history_tags(today))
+            ],
             cursor="",
         )
     with tracker.client() as client:
@@ -52,24 +61,35 @@ def tracker_changes_sensor(
             overlap=timedelta(minutes=settings.sync_overlap_minutes),
         )
         requests_made = int(client.counters["requests"])
+    overlap = timedelta(minutes=settings.sync_overlap_minutes)
     if changes is None:
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(
-                f"nothing changed since {mark.isoformat()} ({requests_made} request)"
-            ),
-            cursor=mark.isoformat(),
+        with engine.connect() as conn:
+            left_behind = oldest_pending_update(conn)
+        if left_behind is None:
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(
+                    f"nothing changed since {mark.isoformat()} ({requests_made} request)"
+                ),
+                cursor=mark.isoformat(),
+            )
+        # An earlier run stopped before fetching some changelogs: catch up without news.
+        context.log.info(f"changelogs pending since {left_behind.isoformat()}: catching up")
+        run_key = f"catch-up:{mark.isoformat()}:{failures}"
+        first_day = incremental_range_start(engine, settings.tracker_query, overlap)
+    else:
+        context.log.info(f"{changes.count} issue(s) changed since {mark.isoformat()}")
+        run_key = f"sync:{mark.isoformat()}..{changes.newest.isoformat()}:{failures}"
+        first_day = incremental_range_start(
+            engine,
+            settings.tracker_query,
+            overlap,
+            changes_from=datetime.combine(changes.days[0], datetime.min.time(), UTC),
         )
-    context.log.info(f"{changes.count} issue(s) changed since {mark.isoformat()}")
-    first_day = incremental_range_start(
-        warehouse.engine(),
-        timedelta(minutes=settings.sync_overlap_minutes),
-        changes_from=datetime.combine(changes.days[0], datetime.min.time(), UTC),
-    )
     assert first_day is not None  # a mark exists
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"sync:{mark.isoformat()}..{changes.newest.isoformat()}",
+                run_key=run_key,
                 # Today is the newest partition (Tracker reports no future changes).
                 tags=partition_range_tags(min(first_day, today), today),
             )

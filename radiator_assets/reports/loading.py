@@ -8,7 +8,8 @@ the history is, and the database answers with one query, never one per task.
 
 Everything after `as_of` is invisible: tasks created after it are left out and
 stays starting after it are not read (the engine clears the ends after it).
-Deleted tasks (`deleted_at` set) are never read.
+Deleted tasks (`deleted_at` set) and tasks that left the query (`out_of_query_since`)
+are never read.
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ class TaskHistory:
 
 def task_filter(queues: Sequence[str] | None) -> str:
     """SQL condition on `tracker_tasks` (no alias) selecting visible tasks of `queues`."""
-    where = "deleted_at IS NULL AND created_at IS NOT NULL AND created_at <= :as_of"
+    where = (
+        "deleted_at IS NULL AND out_of_query_since IS NULL "
+        "AND created_at IS NOT NULL AND created_at <= :as_of"
+    )
     if queues is not None:
         where += " AND lower(queue) = ANY(:queues)"
     return where

@@ -34,12 +34,12 @@ RELATES = "relates"
 
 _KEYS = """
 CREATE TEMP TABLE rep_keys ON COMMIT DROP AS
-SELECT id, key FROM tracker_tasks WHERE deleted_at IS NULL
+SELECT id, key FROM tracker_tasks WHERE deleted_at IS NULL AND out_of_query_since IS NULL
 UNION
 SELECT t.id, a.alias
 FROM tracker_tasks t CROSS JOIN LATERAL jsonb_array_elements_text(
     CASE WHEN jsonb_typeof(t.aliases) = 'array' THEN t.aliases ELSE '[]'::jsonb END) AS a(alias)
-WHERE t.deleted_at IS NULL;
+WHERE t.deleted_at IS NULL AND t.out_of_query_since IS NULL;
 CREATE INDEX ON rep_keys (key);
 ANALYZE rep_keys;
 """
@@ -50,13 +50,15 @@ WITH RECURSIVE raw_links AS (
     SELECT t.id AS src, l -> 'object' ->> 'id' AS obj_id, l -> 'object' ->> 'key' AS obj_key
     FROM tracker_tasks t
     CROSS JOIN LATERAL jsonb_array_elements(t.links) AS l
-    WHERE t.deleted_at IS NULL AND jsonb_typeof(t.links) = 'array' AND t.links <> '[]'::jsonb
+    WHERE t.deleted_at IS NULL AND t.out_of_query_since IS NULL
+      AND jsonb_typeof(t.links) = 'array' AND t.links <> '[]'::jsonb
       AND lower(l -> 'type' ->> 'id') = :relates
 ),
 resolved AS (
     SELECT r.src, COALESCE(
         (SELECT o.id FROM tracker_tasks o
-         WHERE o.tracker_id = r.obj_id AND o.deleted_at IS NULL LIMIT 1),
+         WHERE o.tracker_id = r.obj_id
+           AND o.deleted_at IS NULL AND o.out_of_query_since IS NULL LIMIT 1),
         (SELECT k.id FROM rep_keys k WHERE k.key = r.obj_key ORDER BY k.id DESC LIMIT 1)
     ) AS dst
     FROM raw_links r
@@ -72,7 +74,8 @@ direct AS (
     JOIN tracker_tasks p ON p.id = e.a
     JOIN tracker_tasks i ON i.id = e.b
     WHERE lower(p.queue) = :product AND lower(i.queue) = :implementation
-      AND p.deleted_at IS NULL AND i.deleted_at IS NULL AND p.id <> i.id
+      AND p.deleted_at IS NULL AND p.out_of_query_since IS NULL
+      AND i.deleted_at IS NULL AND i.out_of_query_since IS NULL AND p.id <> i.id
 ),
 tree(product_id, task_id, depth) AS (
     SELECT product_id, task_id, 0 FROM direct
@@ -80,7 +83,8 @@ tree(product_id, task_id, depth) AS (
     SELECT tr.product_id, c.id, tr.depth + 1
     FROM tree tr
     JOIN rep_keys pk ON pk.id = tr.task_id
-    JOIN tracker_tasks c ON c.parent_key = pk.key AND c.deleted_at IS NULL
+    JOIN tracker_tasks c ON c.parent_key = pk.key
+     AND c.deleted_at IS NULL AND c.out_of_query_since IS NULL
     WHERE tr.depth < :depth
 )
 SELECT DISTINCT product_id, task_id FROM tree WHERE task_id <> product_id;

@@ -62,7 +62,10 @@ class TrackerTask(Base):
     last_changelog_id: Mapped[str | None] = mapped_column(sa.String(64))
     # `task_updated_at` the changelog was last fetched for; differs -> fetch again.
     changelog_synced_updated_at: Mapped[datetime | None] = mapped_column(TZ)
+    # Set when a direct GET of the issue answered 404: Tracker says it is deleted.
     deleted_at: Mapped[datetime | None] = mapped_column(TZ)
+    # Set when the issue still exists but no longer matches TRACKER_QUERY (kept, not reported).
+    out_of_query_since: Mapped[datetime | None] = mapped_column(TZ)
     # True when stored changelog entries are newer than the task's status history.
     history_stale: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
 
@@ -138,6 +141,57 @@ class TrackerSyncRun(Base):
     dagster_run_id: Mapped[str | None] = mapped_column(sa.String(64))
 
     __table_args__ = (sa.Index("ix_tracker_sync_runs_started_at", "started_at"),)
+
+
+class TrackerSyncState(Base):
+    """Per base query: where the next incremental listing starts.
+
+    Only a listing that was read to its end moves the mark, so a run killed or
+    failing half-way through an unsorted scroll never pushes it past issues it
+    did not store.
+    """
+
+    __tablename__ = "tracker_sync_state"
+
+    query: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    high_water_mark: Mapped[datetime | None] = mapped_column(
+        TZ, comment="newest updatedAt of the last complete listing"
+    )
+    listed_at: Mapped[datetime] = mapped_column(
+        TZ, server_default=sa.func.now(), comment="when that listing completed"
+    )
+    issues_listed: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+
+
+class TrackerQuarantine(Base):
+    """A record the sync could not store, with why; retried by later syncs until resolved.
+
+    `kind` is `issue` (an issue payload that cannot be a row) or `changelog`
+    (an issue whose changelog could not be fetched, or held bad entries);
+    `ref` is the issue's Tracker id, else its key, else a hash of the payload.
+    """
+
+    __tablename__ = "tracker_quarantine"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    ref: Mapped[str] = mapped_column(sa.String(128))
+    issue_key: Mapped[str | None] = mapped_column(sa.String(64))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    payload: Mapped[Any | None] = mapped_column(JSONB, comment="the record as received, cleaned")
+    retry_from: Mapped[str | None] = mapped_column(
+        sa.String(64), comment="changelog cursor a retry starts after"
+    )
+    attempts: Mapped[int] = mapped_column(sa.Integer, server_default="1")
+    first_seen_at: Mapped[datetime] = mapped_column(TZ, server_default=sa.func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(TZ, server_default=sa.func.now())
+    resolved_at: Mapped[datetime | None] = mapped_column(TZ)
+    resolution: Mapped[str | None] = mapped_column(sa.Text)
+
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "ref"),
+        sa.Index("ix_tracker_quarantine_resolved_at", "resolved_at"),
+    )
 
 
 from radiator_assets.storage import report_models  # noqa: E402,F401

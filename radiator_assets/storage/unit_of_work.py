@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -24,6 +24,7 @@ _SECRET_KEY = re.compile(r"(pass(word)?|token|secret|authorization)", re.IGNOREC
 _MAX_LOGGED_ROWS = 5
 _MAX_VALUE_CHARS = 200
 REDACTED = "***"
+T = TypeVar("T")
 
 
 def _short(value: Any) -> Any:
@@ -66,3 +67,40 @@ def unit_of_work(engine: Engine) -> Iterator[Connection]:
     """One transaction: commit when the block ends, roll back and re-raise when it fails."""
     with engine.begin() as conn:
         yield conn
+
+
+# A row's data refused by the database (bad value, constraint): that row is the
+# problem, not the batch. Anything else (connection lost, schema missing) is not.
+ROW_ERRORS = (sa.exc.DataError, sa.exc.IntegrityError)
+
+
+def row_error_text(exc: sa.exc.DBAPIError) -> str:
+    """The database's own one-line reason for refusing a row."""
+    first_line = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+    return f"{type(exc.orig).__name__}: {first_line}"
+
+
+def write_isolating_refusals(
+    conn: Connection,
+    items: Sequence[T],
+    write: Callable[[Connection, Sequence[T]], object],
+) -> list[tuple[T, str]]:
+    """`write(conn, items)` in one go; when the database refuses a row's data, write the
+    items one at a time instead, each in a savepoint, and return the refused ones with
+    the reason. The others are written either way, in the caller's transaction."""
+    try:
+        with conn.begin_nested():
+            write(conn, items)
+        return []
+    except ROW_ERRORS:
+        log.warning(
+            "a batch of %d was refused; writing it row by row to isolate the bad ones", len(items)
+        )
+    refused: list[tuple[T, str]] = []
+    for item in items:
+        try:
+            with conn.begin_nested():
+                write(conn, [item])
+        except ROW_ERRORS as exc:
+            refused.append((item, row_error_text(exc)))
+    return refused

@@ -3,11 +3,18 @@
 Only issues whose snapshot changed since their changelog was last fetched are
 asked for, and only for entries after `last_changelog_id` (the predecessor
 re-downloaded every changelog). Entries and the cursor that covers them are
-committed in the same transaction, so a run killed half-way never skips or
-duplicates an entry: the rerun asks again from the committed cursor, and
-`ON CONFLICT DO NOTHING` absorbs whatever was already stored. A 404 marks the
-issue deleted and keeps its history; a failed fetch leaves the issue's rows
-and cursor untouched and is reported.
+committed in the same transaction, through the sync's locked writer, so a run
+killed half-way never skips or duplicates an entry: the rerun asks again from
+the committed cursor, and `ON CONFLICT DO NOTHING` absorbs whatever was
+already stored.
+
+One issue never stops the others: a changelog that cannot be fetched (after
+the client's retries), holds entries that cannot be rows, or is refused by the
+database goes to the quarantine with its reason while every other issue is
+stored. Quarantined issues are fetched again by every later sync (from the
+cursor before their first bad entry) until they store cleanly. A 404 on a
+changelog marks the issue deleted only when a direct GET of the issue answers
+404 too.
 """
 
 from __future__ import annotations
@@ -15,25 +22,29 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from radiator_assets.storage.bulk import copy_rows
 from radiator_assets.storage.models import TrackerChangelogEntry, TrackerTask
-from radiator_assets.storage.unit_of_work import unit_of_work
-from radiator_assets.sync.locking import sync_lock
+from radiator_assets.storage.unit_of_work import write_isolating_refusals
+from radiator_assets.sync import quarantine
+from radiator_assets.sync.locking import SyncWriter
 from radiator_assets.sync.payloads import MalformedPayload, changelog_row
+from radiator_assets.tracker.errors import IssueGone, TrackerConfigError, TrackerError
 
 log = logging.getLogger(__name__)
 
 TASKS = TrackerTask.__table__
 CHANGELOG = TrackerChangelogEntry.__table__
 CHANGELOG_COLUMNS = [c.name for c in CHANGELOG.columns]
+QUARANTINE = quarantine.QUARANTINE
+_BAD_ENTRIES_KEPT = 5
 
 
 class ChangelogFetch(Protocol):
@@ -46,6 +57,8 @@ class ChangelogFetch(Protocol):
 class ChangelogSource(Protocol):
     def changelogs(self, items: Iterable[tuple[str, str | None]]) -> Iterator[ChangelogFetch]: ...
 
+    def get_issue(self, id_or_key: str) -> dict[str, Any]: ...
+
 
 @dataclass(frozen=True)
 class PendingTask:
@@ -54,6 +67,7 @@ class PendingTask:
     key: str
     cursor: str | None
     task_updated_at: datetime | None
+    quarantined: bool = False
 
 
 @dataclass
@@ -62,24 +76,29 @@ class ChangelogSyncResult:
     tasks_fetched: int = 0
     tasks_with_new_entries: int = 0
     tasks_gone: int = 0
+    tasks_quarantined: int = 0
+    tasks_recovered: int = 0
     entries_fetched: int = 0
     entries_inserted: int = 0
     entries_already_stored: int = 0
     entries_by_day: Counter[date] = field(default_factory=Counter)
+    # issue key -> why its changelog went to the quarantine (this run)
     failures: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=lambda: {"fetch": 0.0, "write": 0.0})
 
 
-class ChangelogSyncIncomplete(RuntimeError):
-    """Some issues' changelogs could not be fetched; everything else was committed."""
+@dataclass
+class _Batch:
+    """What one transaction writes: fetched entries with their cursors, gone issues,
+    quarantine records and the quarantine records that end."""
 
-    def __init__(self, result: ChangelogSyncResult) -> None:
-        self.result = result
-        sample = "; ".join(f"{k}: {v}" for k, v in list(result.failures.items())[:10])
-        super().__init__(
-            f"{len(result.failures)} issue(s) left unsynced (their stored rows and cursors "
-            f"are untouched; the next sync retries them): {sample}"
-        )
+    done: list[tuple[PendingTask, list[dict[str, Any]]]] = field(default_factory=list)
+    gone: list[PendingTask] = field(default_factory=list)
+    bad: list[quarantine.BadRecord] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.done) + len(self.gone) + len(self.bad)
 
 
 def pending_tasks(
@@ -90,36 +109,53 @@ def pending_tasks(
     after_task_id: int = 0,
     limit: int = 5000,
 ) -> list[PendingTask]:
-    """One page (by task id) of issues whose changelog is behind their snapshot, or of all
-    issues in the window when refetching. Ids and cursors only, never row payloads."""
-    query = sa.select(
-        TASKS.c.id,
-        TASKS.c.tracker_id,
-        TASKS.c.key,
-        TASKS.c.last_changelog_id,
-        TASKS.c.task_updated_at,
-    ).where(TASKS.c.deleted_at.is_(None), TASKS.c.id > after_task_id)
+    """One page (by task id) of issues whose changelog is behind their snapshot or in the
+    quarantine, or of all issues in the window when refetching. Ids and cursors only."""
+    open_q = QUARANTINE.alias("q")
+    query = (
+        sa.select(
+            TASKS.c.id,
+            TASKS.c.tracker_id,
+            TASKS.c.key,
+            TASKS.c.last_changelog_id,
+            TASKS.c.task_updated_at,
+            open_q.c.id.label("quarantine_id"),
+            open_q.c.retry_from,
+        )
+        .select_from(
+            TASKS.outerjoin(
+                open_q,
+                sa.and_(
+                    open_q.c.kind == "changelog",
+                    open_q.c.ref == TASKS.c.tracker_id,
+                    open_q.c.resolved_at.is_(None),
+                ),
+            )
+        )
+        .where(TASKS.c.deleted_at.is_(None), TASKS.c.id > after_task_id)
+    )
     if not refetch:
         query = query.where(
-            TASKS.c.changelog_synced_updated_at.is_distinct_from(TASKS.c.task_updated_at)
+            sa.or_(
+                TASKS.c.changelog_synced_updated_at.is_distinct_from(TASKS.c.task_updated_at),
+                open_q.c.id.is_not(None),
+            )
         )
     if updated_from is not None:
         query = query.where(TASKS.c.task_updated_at >= updated_from)
     rows = conn.execute(query.order_by(TASKS.c.id).limit(limit))
-    return [
-        PendingTask(
-            r.id, r.tracker_id, r.key, None if refetch else r.last_changelog_id, r.task_updated_at
-        )
-        for r in rows
-    ]
+    tasks = []
+    for r in rows:
+        quarantined = r.quarantine_id is not None
+        cursor = None if refetch else r.retry_from if quarantined else r.last_changelog_id
+        tasks.append(PendingTask(r.id, r.tracker_id, r.key, cursor, r.task_updated_at, quarantined))
+    return tasks
 
 
-def _write_batch(
-    conn: Connection,
-    done: list[tuple[PendingTask, list[dict[str, Any]]]],
-    gone: list[PendingTask],
+def _write_entries(
+    conn: Connection, done: Sequence[tuple[PendingTask, list[dict[str, Any]]]]
 ) -> int:
-    """Entries plus the cursors that cover them, in the caller's one transaction."""
+    """Entries plus the cursors that cover them, in the caller's transaction."""
     rows = [row for _, entry_rows in done for row in entry_rows]
     inserted = 0
     if rows:
@@ -145,113 +181,150 @@ def _write_batch(
                 "ON CONFLICT (id) DO NOTHING"
             )
         ).rowcount
-    if done:
-        conn.execute(
-            sa.text(
-                "UPDATE tracker_tasks t SET "
-                "last_changelog_id = COALESCE(v.cursor, t.last_changelog_id), "
-                "changelog_synced_updated_at = v.synced, "
-                "history_stale = t.history_stale OR v.cursor IS NOT NULL "
-                "FROM unnest(CAST(:ids AS bigint[]), CAST(:cursors AS text[]), "
-                "CAST(:synced AS timestamptz[])) AS v(id, cursor, synced) WHERE t.id = v.id"
-            ),
-            {
-                "ids": [task.task_id for task, _ in done],
-                "cursors": [entry_rows[-1]["id"] if entry_rows else None for _, entry_rows in done],
-                "synced": [task.task_updated_at for task, _ in done],
-            },
-        )
-    if gone:
+        conn.execute(sa.text("TRUNCATE tracker_changelog_staging"))
+    conn.execute(
+        sa.text(
+            "UPDATE tracker_tasks t SET "
+            "last_changelog_id = COALESCE(v.cursor, t.last_changelog_id), "
+            "changelog_synced_updated_at = v.synced, "
+            "history_stale = t.history_stale OR v.cursor IS NOT NULL "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:cursors AS text[]), "
+            "CAST(:synced AS timestamptz[])) AS v(id, cursor, synced) WHERE t.id = v.id"
+        ),
+        {
+            "ids": [task.task_id for task, _ in done],
+            "cursors": [entry_rows[-1]["id"] if entry_rows else None for _, entry_rows in done],
+            "synced": [task.task_updated_at for task, _ in done],
+        },
+    )
+    return inserted
+
+
+def _write_batch(conn: Connection, batch: _Batch, result: ChangelogSyncResult) -> None:
+    """One batch in the caller's transaction; an issue whose rows the database refuses
+    is quarantined (its cursor untouched) and the others are stored."""
+    inserted = 0
+
+    def write(c: Connection, items: Sequence[tuple[PendingTask, list[dict[str, Any]]]]) -> None:
+        nonlocal inserted
+        inserted += _write_entries(c, items)
+
+    refused = write_isolating_refusals(conn, batch.done, write) if batch.done else []
+    for (task, _), reason in refused:
+        batch.bad.append(_bad(task, f"the database refused its entries: {reason}", task.cursor))
+    refused_ids = {task.tracker_id for (task, _), _ in refused}
+    if batch.gone:
         conn.execute(
             sa.update(TASKS)
-            .where(TASKS.c.id.in_([t.task_id for t in gone]))
+            .where(TASKS.c.id.in_([t.task_id for t in batch.gone]))
             .values(deleted_at=sa.func.now())
         )
-    return inserted
+        quarantine.resolve(
+            conn, "changelog", [t.tracker_id for t in batch.gone], "gone: Tracker answered 404"
+        )
+    quarantine.put(conn, batch.bad)
+    recovered = [ref for ref in batch.recovered if ref not in refused_ids]
+    result.tasks_recovered += quarantine.resolve(conn, "changelog", recovered, "stored")
+    result.entries_inserted += inserted
+    result.tasks_gone += len(batch.gone)
+    result.tasks_quarantined += len(batch.bad)
+    for record in batch.bad:
+        result.failures[record.issue_key or record.ref] = record.reason
+        log.error("changelog of %s quarantined: %s", record.issue_key, record.reason)
+
+
+def _bad(
+    task: PendingTask, reason: str, retry_from: str | None, payload: Any = None
+) -> quarantine.BadRecord:
+    return quarantine.BadRecord("changelog", task.tracker_id, reason, task.key, payload, retry_from)
+
+
+def _confirm_gone(source: ChangelogSource, task: PendingTask, batch: _Batch) -> None:
+    """A changelog 404 is a deletion only when the issue itself answers 404 as well."""
+    try:
+        source.get_issue(task.tracker_id)
+    except IssueGone:
+        log.warning("issue %s is gone from Tracker (404); marking it deleted", task.key)
+        batch.gone.append(task)
+        return
+    except TrackerConfigError:
+        raise
+    except TrackerError as exc:
+        reason = f"its changelog answered 404 and the issue could not be checked: {exc}"
+    else:
+        reason = "its changelog answered 404 while the issue itself exists (GET answered 200)"
+    batch.bad.append(_bad(task, reason, task.cursor))
 
 
 def _take(
     fetch: ChangelogFetch,
     task: PendingTask,
+    source: ChangelogSource,
     result: ChangelogSyncResult,
-    done: list[tuple[PendingTask, list[dict[str, Any]]]],
-    gone: list[PendingTask],
+    batch: _Batch,
 ) -> None:
-    """Sort one fetch into the batch to write, the gone issues, or the failures."""
+    """Sort one fetch into the batch: entries to store, a gone issue, or the quarantine."""
     result.tasks_fetched += 1
     if fetch.gone:
-        log.warning("issue %s is gone from Tracker (404); marking it deleted", task.key)
-        result.tasks_gone += 1
-        gone.append(task)
+        _confirm_gone(source, task, batch)
         return
     if fetch.error is not None:
-        result.failures[task.key] = f"{type(fetch.error).__name__}: {fetch.error}"
-        log.error("changelog of %s not synced: %s", task.key, result.failures[task.key])
+        reason = f"{type(fetch.error).__name__}: {fetch.error}"
+        batch.bad.append(_bad(task, reason, task.cursor))
         return
-    try:
-        entry_rows = [changelog_row(e, task.task_id) for e in fetch.entries]
-    except MalformedPayload as exc:
-        result.failures[task.key] = f"MalformedPayload: {exc}"
-        log.error("changelog of %s not synced: %s", task.key, exc)
-        return
+    entry_rows: list[dict[str, Any]] = []
+    bad_entries: list[tuple[Any, str]] = []
+    retry_from = task.cursor
+    for entry in fetch.entries:
+        try:
+            entry_rows.append(changelog_row(entry, task.task_id))
+        except MalformedPayload as exc:
+            if not bad_entries:
+                retry_from = entry_rows[-1]["id"] if entry_rows else task.cursor
+            bad_entries.append((entry, str(exc)))
     result.entries_fetched += len(entry_rows)
     result.tasks_with_new_entries += int(bool(entry_rows))
     result.entries_by_day.update(r["updated_at"].date() for r in entry_rows)
-    done.append((task, entry_rows))
+    batch.done.append((task, entry_rows))
+    if bad_entries:
+        reason = f"{len(bad_entries)} bad changelog entr(y/ies), first: {bad_entries[0][1]}"
+        kept = [entry for entry, _ in bad_entries[:_BAD_ENTRIES_KEPT]]
+        batch.bad.append(_bad(task, reason, retry_from, kept))
+    elif task.quarantined:
+        batch.recovered.append(task.tracker_id)
 
 
 def sync_changelogs(
-    engine: Engine,
+    writer: SyncWriter,
     source: ChangelogSource,
     *,
     updated_from: datetime | None = None,
     refetch: bool = False,
     batch_issues: int = 50,
     progress: Callable[[ChangelogSyncResult], None] | None = None,
-    lock_wait_seconds: float = 3600.0,
 ) -> ChangelogSyncResult:
-    """Fetch and store new changelog entries of every pending issue, holding the sync lock.
+    """Fetch and store new changelog entries of every pending issue.
 
-    Raises `ChangelogSyncIncomplete` at the end when some issues failed, after
-    committing all the others.
+    Per-issue problems go to the quarantine (`result.tasks_quarantined`,
+    `result.failures`); only what stops every issue (Tracker unreachable,
+    credentials refused, the lock lost) raises.
     """
-    with sync_lock(engine, wait_seconds=lock_wait_seconds) as waited:
-        result = _sync_changelogs_locked(
-            engine, source, updated_from, refetch, batch_issues, progress
-        )
-    result.seconds["lock_wait"] = waited
-    result.entries_already_stored = result.entries_fetched - result.entries_inserted
-    if result.failures:
-        raise ChangelogSyncIncomplete(result)
-    return result
-
-
-def _sync_changelogs_locked(
-    engine: Engine,
-    source: ChangelogSource,
-    updated_from: datetime | None,
-    refetch: bool,
-    batch_issues: int,
-    progress: Callable[[ChangelogSyncResult], None] | None,
-) -> ChangelogSyncResult:
     result = ChangelogSyncResult()
-    done: list[tuple[PendingTask, list[dict[str, Any]]]] = []
-    gone: list[PendingTask] = []
+    batch = _Batch()
 
     def flush() -> None:
+        nonlocal batch
         t0 = time.perf_counter()
-        with unit_of_work(engine) as conn:
-            inserted = _write_batch(conn, done, gone)
-        result.entries_inserted += inserted
+        with writer.transaction() as conn:
+            _write_batch(conn, batch, result)
         result.seconds["write"] += time.perf_counter() - t0
-        done.clear()
-        gone.clear()
+        batch = _Batch()
         if progress is not None:
             progress(result)
 
     last_task_id = 0
     while True:
-        with engine.connect() as conn:
+        with writer.engine.connect() as conn:
             tasks = pending_tasks(
                 conn, updated_from=updated_from, refetch=refetch, after_task_id=last_task_id
             )
@@ -267,11 +340,12 @@ def _sync_changelogs_locked(
             result.seconds["fetch"] += time.perf_counter() - t0
             if fetch is None:
                 break
-            _take(fetch, by_id[fetch.issue_id], result, done, gone)
-            if len(done) + len(gone) >= batch_issues:
+            _take(fetch, by_id[fetch.issue_id], source, result, batch)
+            if len(batch) >= batch_issues:
                 flush()
-    if done or gone:
+    if len(batch):
         flush()
+    result.entries_already_stored = result.entries_fetched - result.entries_inserted
     return result
 
 

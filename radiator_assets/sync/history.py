@@ -18,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from radiator_assets.storage.unit_of_work import unit_of_work
-from radiator_assets.sync.locking import sync_lock
+from radiator_assets.sync.locking import SyncWriter
 
 _REBUILD = sa.text(
     """
@@ -86,27 +85,17 @@ def rebuild_tasks(conn: Connection, task_ids: list[int]) -> tuple[int, int]:
 
 
 def build_history(
-    engine: Engine,
+    writer: SyncWriter,
     *,
     batch_tasks: int = 2000,
     progress: Callable[[HistoryBuildResult], None] | None = None,
-    lock_wait_seconds: float = 3600.0,
 ) -> HistoryBuildResult:
-    """Rebuild the stays of every stale task, one transaction per batch, holding the sync lock."""
-    with sync_lock(engine, wait_seconds=lock_wait_seconds) as waited:
-        result = _build_history_locked(engine, batch_tasks, progress)
-    result.seconds["lock_wait"] = waited
-    return result
-
-
-def _build_history_locked(
-    engine: Engine, batch_tasks: int, progress: Callable[[HistoryBuildResult], None] | None
-) -> HistoryBuildResult:
+    """Rebuild the stays of every stale task, one transaction per batch of task ids."""
     result = HistoryBuildResult()
     last_id = 0
     while True:
         t0 = time.perf_counter()
-        with unit_of_work(engine) as conn:
+        with writer.transaction() as conn:
             ids = list(
                 conn.scalars(
                     sa.text(

@@ -1,17 +1,29 @@
 """Upserting issue snapshots into `tracker_tasks`.
 
-Issues arrive as a stream (the client scrolls), are written in batches of
-multi-row `INSERT ... ON CONFLICT (tracker_id)`, each batch its own
-transaction, so a run killed half-way keeps every batch it committed and the
-rerun picks up from the stored high-water mark. Rows are keyed by Tracker's
-stable id: an issue that moved queues keeps its row, its new key and its old
-one in `aliases`.
+Issues arrive as a stream (the client scrolls, in no order), are written in
+batches of multi-row `INSERT ... ON CONFLICT (tracker_id)`, each batch its own
+transaction through the sync's locked writer, so a run killed half-way keeps
+every batch it committed. The incremental high-water mark moves only when the
+listing was read to its end (`sync/marks.py`), so the rerun lists again from
+where the last complete listing left off and nothing is skipped.
+
+A payload that cannot be a row (no key, a garbled timestamp, a value the
+database refuses) goes to the quarantine with its reason; the rest of the
+batch is stored. Quarantined issues are fetched again by id at the start of
+every sync and stored once they are valid.
+
+Rows are keyed by Tracker's stable id: an issue that moved queues keeps its
+row, its new key and its old one in `aliases`. Deleted means Tracker says so:
+the reconciliation marks `deleted_at` only for issues a direct GET answers 404
+for; an issue that merely no longer matches the query gets
+`out_of_query_since` and keeps everything.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -19,14 +31,19 @@ from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from radiator_assets.metrics.config import CustomFields
 from radiator_assets.storage.models import TrackerTask
-from radiator_assets.storage.unit_of_work import unit_of_work
-from radiator_assets.sync.locking import sync_lock
-from radiator_assets.sync.payloads import issue_row
+from radiator_assets.storage.unit_of_work import write_isolating_refusals
+from radiator_assets.sync import quarantine
+from radiator_assets.sync.locking import SyncWriter
+from radiator_assets.sync.marks import listing_mark, record_complete_listing
+from radiator_assets.sync.payloads import MalformedPayload, issue_row
+from radiator_assets.tracker.errors import IssueGone, TrackerConfigError, TrackerError
 from radiator_assets.tracker.query import incremental_query
+
+log = logging.getLogger(__name__)
 
 TASKS = TrackerTask.__table__
 SyncMode = Literal["incremental", "full", "reconcile"]
@@ -34,6 +51,10 @@ SyncMode = Literal["incremental", "full", "reconcile"]
 
 class IssueSource(Protocol):
     def search(self, query: str) -> Iterator[dict[str, Any]]: ...
+
+    def get_issue(self, id_or_key: str) -> dict[str, Any]: ...
+
+    def issues_by_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -48,13 +69,12 @@ class IssueSyncResult:
     unchanged: int = 0
     moved: int = 0
     marked_deleted: int = 0
+    out_of_query: int = 0
+    quarantined: int = 0
+    recovered: int = 0
+    listing_complete: bool = False
     batches: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"fetch": 0.0, "write": 0.0})
-
-
-def stored_high_water_mark(conn: Connection) -> datetime | None:
-    """The newest `updatedAt` the warehouse holds: where the next incremental window starts."""
-    return conn.scalar(sa.select(sa.func.max(TASKS.c.task_updated_at)))
 
 
 def _batches(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -117,6 +137,7 @@ def upsert_issue_batch(conn: Connection, rows: list[dict[str, Any]]) -> dict[str
         }
         updates["last_sync_at"] = sa.func.now()
         updates["deleted_at"] = None
+        updates["out_of_query_since"] = None
         # A new status without (yet) a changelog entry still changes the open stay.
         updates["history_stale"] = sa.or_(
             TASKS.c.history_stale, TASKS.c.status.is_distinct_from(excluded.status)
@@ -133,24 +154,17 @@ def upsert_issue_batch(conn: Connection, rows: list[dict[str, Any]]) -> dict[str
         conn.execute(
             sa.update(TASKS)
             .where(TASKS.c.tracker_id.in_(unchanged_ids))
-            .values(last_sync_at=sa.func.now(), deleted_at=None)
+            .values(last_sync_at=sa.func.now(), deleted_at=None, out_of_query_since=None)
         )
     return counts
 
 
-def _mark_missing_deleted(conn: Connection, seen_table: str) -> int:
-    result = conn.execute(
-        sa.text(
-            f"UPDATE tracker_tasks t SET deleted_at = now() "
-            f"WHERE t.deleted_at IS NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM {seen_table} s WHERE s.tracker_id = t.tracker_id)"
-        )
-    )
-    return result.rowcount
+QUARANTINE_RETRIES_PER_SYNC = 200
+KEYS_PER_LOOKUP = 50  # the paged search's documented default page size
 
 
 def sync_issues(
-    engine: Engine,
+    writer: SyncWriter,
     source: IssueSource,
     *,
     base_query: str,
@@ -160,93 +174,207 @@ def sync_issues(
     since: datetime | None = None,
     batch_size: int = 500,
     progress: Callable[[IssueSyncResult], None] | None = None,
-    lock_wait_seconds: float = 3600.0,
 ) -> IssueSyncResult:
     """Fetch the issues the mode asks for and upsert them batch by batch.
 
-    * incremental: issues updated since the stored high-water mark minus the
-      overlap (all of them on the first sync), or since `since` when given;
+    * incremental: issues updated since the mark of the last complete listing
+      minus the overlap (all of them before the first one), or since `since`;
     * full: every issue matching the query;
-    * reconcile: every issue, and the ones no longer listed are marked deleted.
+    * reconcile: every issue; those no longer listed are checked one by one:
+      deleted when Tracker answers 404 for them, out of the query otherwise.
 
-    Holds the sync write lock throughout: a concurrent sync waits for it.
+    The mark moves only after the listing was read to its end, and only when
+    the listing covered everything since the previous mark.
     """
-    with sync_lock(engine, wait_seconds=lock_wait_seconds) as waited:
-        result = _sync_issues_locked(
-            engine, source, base_query, fields, mode, overlap, since, batch_size, progress
-        )
-    result.seconds["lock_wait"] = waited
-    return result
-
-
-def _sync_issues_locked(
-    engine: Engine,
-    source: IssueSource,
-    base_query: str,
-    fields: CustomFields,
-    mode: SyncMode,
-    overlap: timedelta,
-    since: datetime | None,
-    batch_size: int,
-    progress: Callable[[IssueSyncResult], None] | None,
-) -> IssueSyncResult:
-    with engine.connect() as conn:
-        previous = stored_high_water_mark(conn)
+    with writer.engine.connect() as conn:
+        previous = listing_mark(conn, base_query)
+        listing_started = conn.scalar(sa.select(sa.func.now()))
     start = since if since is not None else previous
     query = incremental_query(base_query, start, overlap) if mode == "incremental" else base_query
+    covers_since_mark = (
+        mode != "incremental" or start is None or (previous is not None and start <= previous)
+    )
     result = IssueSyncResult(mode=mode, query=query, previous_high_water_mark=previous)
     result.high_water_mark = previous
 
-    seen_conn = engine.connect() if mode == "reconcile" else None
-    try:
-        if seen_conn is not None:
-            seen_conn.execute(
-                sa.text("CREATE TEMP TABLE seen_issues (tracker_id text PRIMARY KEY)")
-            )
-        issues = iter(source.search(query))
-        while True:
-            t0 = time.perf_counter()
-            raw_batch = list(islice(issues, batch_size))
-            result.seconds["fetch"] += time.perf_counter() - t0
-            if not raw_batch:
-                break
-            t0 = time.perf_counter()
-            rows = [issue_row(issue, fields) for issue in raw_batch]
-            with unit_of_work(engine) as conn:
-                counts = upsert_issue_batch(conn, rows)
-            if seen_conn is not None:
-                seen_conn.execute(
-                    sa.text("INSERT INTO seen_issues VALUES (:t) ON CONFLICT DO NOTHING"),
-                    [{"t": r["tracker_id"]} for r in rows],
-                )
-            result.seconds["write"] += time.perf_counter() - t0
-            result.seen += len(rows)
-            result.batches += 1
-            for name, value in counts.items():
-                setattr(result, name, getattr(result, name) + value)
-            newest = max(r["task_updated_at"] for r in rows)
-            if result.high_water_mark is None or newest > result.high_water_mark:
-                result.high_water_mark = newest
-            if progress is not None:
-                progress(result)
-        if seen_conn is not None:
-            t0 = time.perf_counter()
-            if result.seen == 0:
-                with engine.connect() as conn:
-                    active = conn.scalar(
-                        sa.select(sa.func.count()).where(TASKS.c.deleted_at.is_(None))
-                    )
-                if active:
-                    raise RuntimeError(
-                        f"reconciliation listed no issue for {base_query!r} while {active} are "
-                        "stored: refusing to mark them all deleted (check TRACKER_QUERY and access)"
-                    )
-            # The temp table lives in this connection's one transaction; the UPDATE joins it.
-            result.marked_deleted = _mark_missing_deleted(seen_conn, "seen_issues")
-            seen_conn.commit()
-            result.seconds["write"] += time.perf_counter() - t0
-    finally:
-        if seen_conn is not None:
-            seen_conn.rollback()
-            seen_conn.close()
+    _retry_quarantined(writer, source, fields, result)
+    if mode == "reconcile":
+        with writer.transaction() as conn:
+            conn.execute(sa.text("CREATE TEMP TABLE IF NOT EXISTS seen_issues (tracker_id text)"))
+            conn.execute(sa.text("TRUNCATE seen_issues"))
+    newest: datetime | None = None
+    issues = iter(source.search(query))
+    while True:
+        t0 = time.perf_counter()
+        raw_batch = list(islice(issues, batch_size))
+        result.seconds["fetch"] += time.perf_counter() - t0
+        if not raw_batch:
+            break
+        t0 = time.perf_counter()
+        batch_newest = _write_batch(writer, raw_batch, fields, result, mode == "reconcile")
+        result.seconds["write"] += time.perf_counter() - t0
+        result.batches += 1
+        if batch_newest is not None and (newest is None or batch_newest > newest):
+            newest = batch_newest
+        if progress is not None:
+            progress(result)
+
+    # The listing was read to its end: only now may it move the mark or judge absences.
+    t0 = time.perf_counter()
+    if mode == "reconcile":
+        _settle_unlisted(writer, source, base_query, result)
+    with writer.transaction() as conn:
+        if covers_since_mark:
+            result.high_water_mark = record_complete_listing(conn, base_query, newest, result.seen)
+        if start is None or mode != "incremental":
+            _forget_unseen_anonymous(conn, listing_started)
+    result.seconds["write"] += time.perf_counter() - t0
+    result.listing_complete = True
     return result
+
+
+def _write_batch(
+    writer: SyncWriter,
+    raw_batch: list[Any],
+    fields: CustomFields,
+    result: IssueSyncResult,
+    track_seen: bool,
+) -> datetime | None:
+    """Store one batch: good rows upserted, bad payloads quarantined, all in one transaction.
+    Returns the newest `updatedAt` stored."""
+    rows: list[dict[str, Any]] = []
+    bad: list[quarantine.BadRecord] = []
+    for issue in raw_batch:
+        try:
+            rows.append(issue_row(issue, fields))
+        except MalformedPayload as exc:
+            bad.append(quarantine.bad_issue(issue, f"MalformedPayload: {exc}"))
+    counts: dict[str, int] = {}
+
+    def upsert(conn: Connection, batch: Sequence[dict[str, Any]]) -> None:
+        for name, value in upsert_issue_batch(conn, list(batch)).items():
+            counts[name] = counts.get(name, 0) + value
+
+    with writer.transaction() as conn:
+        refused = write_isolating_refusals(conn, rows, upsert) if rows else []
+        bad += [quarantine.bad_issue(row["full_data"], reason) for row, reason in refused]
+        refused_ids = {row["tracker_id"] for row, _ in refused}
+        stored = [row for row in rows if row["tracker_id"] not in refused_ids]
+        quarantine.put(conn, bad)
+        refs = [row["tracker_id"] for row in stored] + [row["key"] for row in stored]
+        result.recovered += quarantine.resolve(conn, "issue", refs, "stored")
+        if track_seen:
+            listed = [{"t": str(i["id"])} for i in raw_batch if isinstance(i, dict) and i.get("id")]
+            if listed:
+                conn.execute(sa.text("INSERT INTO seen_issues VALUES (:t)"), listed)
+    for bad_record in bad:
+        log.warning("issue %s quarantined: %s", bad_record.ref, bad_record.reason)
+    result.seen += len(raw_batch)
+    result.quarantined += len(bad)
+    for name, value in counts.items():
+        setattr(result, name, getattr(result, name) + value)
+    return max((row["task_updated_at"] for row in stored), default=None)
+
+
+def _retry_quarantined(
+    writer: SyncWriter, source: IssueSource, fields: CustomFields, result: IssueSyncResult
+) -> None:
+    """Fetch quarantined issues again by id (or key) and store those that are valid now."""
+    with writer.engine.connect() as conn:
+        records = quarantine.open_records(conn, "issue", limit=QUARANTINE_RETRIES_PER_SYNC)
+    for record in records:
+        if record.ref.startswith("sha1:"):
+            continue  # no handle to ask for; a complete full listing settles it
+        try:
+            issue = source.get_issue(record.ref)
+        except IssueGone:
+            with writer.transaction() as conn:
+                quarantine.resolve(conn, "issue", [record.ref], "gone: Tracker answered 404")
+            continue
+        except TrackerConfigError:
+            raise
+        except TrackerError as exc:
+            log.warning("quarantined issue %s not retried this time: %s", record.ref, exc)
+            continue
+        seen = result.seen
+        _write_batch(writer, [issue], fields, result, track_seen=False)
+        result.seen = seen  # a retry is not part of the listing
+
+
+def _forget_unseen_anonymous(conn: Connection, listing_started: datetime) -> None:
+    """A complete listing of everything did not meet again the quarantined payloads that
+    had neither id nor key: they are gone from Tracker's answers."""
+    conn.execute(
+        sa.update(quarantine.QUARANTINE)
+        .where(
+            quarantine.QUARANTINE.c.kind == "issue",
+            quarantine.QUARANTINE.c.ref.startswith("sha1:"),
+            quarantine.QUARANTINE.c.resolved_at.is_(None),
+            quarantine.QUARANTINE.c.last_seen_at < listing_started,
+        )
+        .values(resolved_at=sa.func.now(), resolution="no longer listed")
+    )
+
+
+def _settle_unlisted(
+    writer: SyncWriter, source: IssueSource, base_query: str, result: IssueSyncResult
+) -> None:
+    """Stored issues the complete listing did not return: deleted only when Tracker says so
+    for that issue (a direct GET answers 404); otherwise they left the query and are kept."""
+    if result.seen == 0:
+        with writer.engine.connect() as conn:
+            active = conn.scalar(sa.select(sa.func.count()).where(TASKS.c.deleted_at.is_(None)))
+        if active:
+            raise RuntimeError(
+                f"reconciliation listed no issue for {base_query!r} while {active} are "
+                "stored: refusing to judge them all absent (check TRACKER_QUERY and access)"
+            )
+    last_id = 0
+    while True:
+        with writer.transaction() as conn:
+            page = conn.execute(
+                sa.text(
+                    "SELECT t.id, t.tracker_id, t.key FROM tracker_tasks t "
+                    "WHERE t.deleted_at IS NULL AND t.id > :last AND NOT EXISTS "
+                    "(SELECT 1 FROM seen_issues s WHERE s.tracker_id = t.tracker_id) "
+                    "ORDER BY t.id LIMIT :n"
+                ),
+                {"last": last_id, "n": KEYS_PER_LOOKUP},
+            ).all()
+        if not page:
+            return
+        last_id = page[-1].id
+        gone, present = _ask_tracker(source, page)
+        with writer.transaction() as conn:
+            if gone:
+                result.marked_deleted += conn.execute(
+                    sa.update(TASKS).where(TASKS.c.id.in_(gone)).values(deleted_at=sa.func.now())
+                ).rowcount
+            if present:
+                result.out_of_query += conn.execute(
+                    sa.update(TASKS)
+                    .where(TASKS.c.id.in_(present), TASKS.c.out_of_query_since.is_(None))
+                    .values(out_of_query_since=sa.func.now())
+                ).rowcount
+        for row in page:
+            if row.id in gone:
+                log.info("issue %s is deleted in Tracker (404)", row.key)
+
+
+def _ask_tracker(source: IssueSource, page: Sequence[Any]) -> tuple[list[int], list[int]]:
+    """(task ids Tracker answers 404 for, task ids it still has) for a page of stored issues:
+    one search by keys, then a direct GET for each issue that search did not return."""
+    found = {str(i.get("id")) for i in source.issues_by_keys([row.key for row in page])}
+    gone: list[int] = []
+    present: list[int] = []
+    for row in page:
+        if row.tracker_id in found:
+            present.append(row.id)
+            continue
+        try:
+            source.get_issue(row.tracker_id)
+        except IssueGone:
+            gone.append(row.id)
+        else:
+            present.append(row.id)
+    return gone, present

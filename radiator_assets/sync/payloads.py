@@ -2,21 +2,85 @@
 
 Tracker may omit or null any field; these functions accept that and raise
 `MalformedPayload` (naming the issue or entry and the field) only where a row
-cannot exist without the value: ids and timestamps.
+cannot exist without the value: ids and timestamps. Text PostgreSQL cannot
+hold is cleaned rather than refused (`clean_json`: NUL characters dropped,
+unpaired surrogates replaced), and display texts longer than their column
+are cut to fit (the full text stays in the stored JSON); an id or key too
+long for its column is refused, since a cut one would point elsewhere.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from radiator_assets.metrics.config import CustomFields
+from radiator_assets.storage.models import TrackerChangelogEntry, TrackerTask
 from radiator_assets.tracker.errors import InvalidTrackerDatetime
 from radiator_assets.tracker.query import parse_tracker_datetime
+
+TASKS = TrackerTask.__table__
+CHANGELOG = TrackerChangelogEntry.__table__
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class MalformedPayload(ValueError):
     """A Tracker object lacks what a row needs; the message names it and the field."""
+
+
+def _clean_text(text: str) -> str:
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, dict):
+        return {_clean_text(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def clean_json(value: Any) -> Any:
+    """`value` without what PostgreSQL text and JSONB refuse: NUL characters are dropped,
+    unpaired UTF-16 surrogates become U+FFFD. Returns `value` itself when it is clean
+    (one serialisation to find out), so clean payloads cost no copy."""
+    text = json.dumps(value, ensure_ascii=False)
+    if "\\u0000" not in text and not _UNSTORABLE.search(text):
+        return value
+    return _clean(value)
+
+
+def payload_ref(payload: Any) -> str:
+    """A stable name for a record that has neither id nor key: a hash of its JSON."""
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
+    return "sha1:" + hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()
+
+
+def _limit(table: sa.Table, column: str) -> int | None:
+    return getattr(table.c[column].type, "length", None)
+
+
+def _fit(table: sa.Table, column: str, value: str | None) -> str | None:
+    """A display text cut to its column's length (the full text stays in the raw JSON)."""
+    limit = _limit(table, column)
+    if value is None or limit is None or len(value) <= limit:
+        return value
+    return value[: limit - 1] + "…"
+
+
+def _identifier(table: sa.Table, column: str, value: Any, what: str) -> str:
+    text = str(value)
+    limit = _limit(table, column)
+    if limit is not None and len(text) > limit:
+        raise MalformedPayload(f"{what}: {column} is {len(text)} characters, at most {limit} fit")
+    return text
 
 
 def _display(value: Any) -> str | None:
@@ -69,6 +133,7 @@ def issue_row(issue: dict[str, Any], fields: CustomFields) -> dict[str, Any]:
     `fields` are the custom-field ids of the metrics configuration."""
     if not isinstance(issue, dict):
         raise MalformedPayload(f"an issue must be a JSON object, got {type(issue).__name__}")
+    issue = clean_json(issue)
     tracker_id = issue.get("id")
     key = issue.get("key")
     if not tracker_id or not key:
@@ -77,28 +142,46 @@ def issue_row(issue: dict[str, Any], fields: CustomFields) -> dict[str, Any]:
     status = issue.get("status") if isinstance(issue.get("status"), dict) else {}
     aliases = issue.get("aliases") or []
     links = issue.get("links") or []
+    table = TASKS
+
+    def fit(column: str, value: str | None) -> str | None:
+        return _fit(table, column, value)
+
+    parent_key = _key_of(issue.get("parent"))
+    epic_key = _key_of(issue.get("epic"))
     return {
-        "tracker_id": str(tracker_id),
-        "key": str(key),
+        "tracker_id": _identifier(table, "tracker_id", tracker_id, what),
+        "key": _identifier(table, "key", key, what),
         "aliases": [str(a) for a in aliases] if isinstance(aliases, list) else [],
-        "queue": _key_of(issue.get("queue")) or str(key).split("-")[0],
-        "type": _key_of(issue.get("type")),
-        "summary": issue.get("summary"),
-        "description": issue.get("description"),
-        "status_key": status.get("key"),
-        "status": _display(status) if status else None,
-        "author": _display(issue.get("createdBy")),
-        "assignee": _display(issue.get("assignee")),
-        "team": _display(custom_field(issue, fields.team)),
-        "prodteam": _display(custom_field(issue, fields.product_team)),
-        "business_client": _display(custom_field(issue, fields.business_client)),
-        "parent_key": _key_of(issue.get("parent")),
-        "epic_key": _key_of(issue.get("epic")),
+        "queue": fit("queue", _key_of(issue.get("queue")) or str(key).split("-")[0]),
+        "type": fit("type", _key_of(issue.get("type"))),
+        "summary": _text_or_none(issue.get("summary")),
+        "description": _text_or_none(issue.get("description")),
+        "status_key": fit("status_key", status.get("key")),
+        "status": fit("status", _display(status) if status else None),
+        "author": fit("author", _display(issue.get("createdBy"))),
+        "assignee": fit("assignee", _display(issue.get("assignee"))),
+        "team": fit("team", _display(custom_field(issue, fields.team))),
+        "prodteam": fit("prodteam", _display(custom_field(issue, fields.product_team))),
+        "business_client": fit(
+            "business_client", _display(custom_field(issue, fields.business_client))
+        ),
+        "parent_key": None
+        if parent_key is None
+        else _identifier(table, "parent_key", parent_key, what),
+        "epic_key": None if epic_key is None else _identifier(table, "epic_key", epic_key, what),
         "links": links if isinstance(links, list) else [],
         "full_data": issue,
         "created_at": _timestamp(issue, "createdAt", what, required=True),
         "task_updated_at": _timestamp(issue, "updatedAt", what, required=True),
     }
+
+
+def _text_or_none(value: Any) -> str | None:
+    """Free text (summary, description); a non-string value is kept as its JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _status_item(entry: dict[str, Any]) -> dict[str, Any] | None:
@@ -123,19 +206,21 @@ def changelog_row(entry: dict[str, Any], task_id: int) -> dict[str, Any]:
     """The `tracker_changelog` columns for one entry."""
     if not isinstance(entry, dict) or not entry.get("id"):
         raise MalformedPayload("a changelog entry has no id")
+    entry = clean_json(entry)
+    table = CHANGELOG
     what = f"changelog entry {entry['id']}"
     item = _status_item(entry)
     from_key, from_display = _status_parts(item.get("from")) if item else (None, None)
     to_key, to_display = _status_parts(item.get("to")) if item else (None, None)
     return {
-        "id": str(entry["id"]),
+        "id": _identifier(table, "id", entry["id"], what),
         "task_id": task_id,
         "updated_at": _timestamp(entry, "updatedAt", what, required=True),
-        "updated_by": _display(entry.get("updatedBy")),
-        "type": entry.get("type"),
-        "status_from_key": from_key,
-        "status_from": from_display,
-        "status_to_key": to_key,
-        "status_to": to_display,
+        "updated_by": _fit(table, "updated_by", _display(entry.get("updatedBy"))),
+        "type": _fit(table, "type", _text_or_none(entry.get("type"))),
+        "status_from_key": _fit(table, "status_from_key", from_key),
+        "status_from": _fit(table, "status_from", from_display),
+        "status_to_key": _fit(table, "status_to_key", to_key),
+        "status_to": _fit(table, "status_to", to_display),
         "raw": entry,
     }

@@ -2,8 +2,9 @@
 
 A run over the whole history (2017 to today) costs Dagster thousands of
 partition events, so incremental runs cover only the days that can hold new
-work: from the high-water mark minus the overlap, or from the oldest issue
-whose changelog is still pending, whichever is earlier, up to today.
+work: from the mark of the last complete listing minus the overlap, or from
+the oldest issue whose changelog is still pending, whichever is earlier, up
+to today.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from radiator_assets.sync.changelog import oldest_pending_update
-from radiator_assets.sync.issues import stored_high_water_mark
+from radiator_assets.sync.marks import listing_mark
 
 
 def incremental_range_start(
-    engine: Engine, overlap: timedelta, *, changes_from: datetime | None = None
+    engine: Engine, query: str, overlap: timedelta, *, changes_from: datetime | None = None
 ) -> date | None:
-    """First day an incremental run must cover; None before the first sync (whole history)."""
+    """First day an incremental run must cover; None before the first complete listing of
+    `query` (whole history)."""
     with engine.connect() as conn:
-        mark = stored_high_water_mark(conn)
+        mark = listing_mark(conn, query)
         pending = oldest_pending_update(conn)
     if mark is None:
         return None

@@ -368,6 +368,16 @@ class TrackerClient:
             total = (page - 1) * per_page + len(issues)
         return issues, total
 
+    def issues_by_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        """The issues among `keys` (current or old keys) that exist and are visible to us,
+        with `id` and `key` only: one paged search with a `keys` body (scroll refuses keys)."""
+        if not keys:
+            return []
+        url = self._url("issues/_search")
+        params = {"perPage": str(len(keys)), "page": "1", "fields": "id,key"}
+        reply = self._transport.request("POST", url, params=params, json_body={"keys": list(keys)})
+        return _expect_list_of_objects(reply, endpoint_of("POST", url), "issues")
+
     def _release_scroll(self, pairs: dict[str, str]) -> None:
         """Best effort, one attempt: a leaked scroll expires by its TTL anyway."""
         url = self._url("system/search/scroll/_clear")

@@ -18,6 +18,7 @@ from radiator_assets.sync.history import HistoryBuildResult, build_history
 from radiator_assets.sync.issues import IssueSyncResult, sync_issues
 from radiator_assets.tracker.client import TrackerClient
 from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
+from radiator_assets_tests.locked import locked
 
 QUERY = "Queue: CPO, FULLSTACK"
 FIELDS = CustomFields(team="team", product_team="prodteam")
@@ -65,11 +66,17 @@ class SyncReport:
 def run_full_sync(engine: Engine, **issue_kwargs: Any) -> SyncReport:
     """Issues, changelog, history: the three assets' write paths in order."""
     with fast_client() as client:
-        issues = sync_issues(
-            engine, client, base_query=QUERY, fields=FIELDS, batch_size=25, **issue_kwargs
+        issues = locked(
+            sync_issues,
+            engine,
+            client,
+            base_query=QUERY,
+            fields=FIELDS,
+            batch_size=25,
+            **issue_kwargs,
         )
-        changelog = sync_changelogs(engine, client)
-    return SyncReport(issues, changelog, build_history(engine))
+        changelog = locked(sync_changelogs, engine, client)
+    return SyncReport(issues, changelog, locked(build_history, engine))
 
 
 def table_snapshot(engine: Engine) -> dict[str, set[tuple[Any, ...]]]:

@@ -13,6 +13,7 @@ from radiator_assets.storage.engine import get_engine
 from radiator_assets.sync.changelog import ChangelogSyncResult, sync_changelogs
 from radiator_assets.sync.issues import sync_issues
 from radiator_assets_tests.assets.conftest import FIELDS, QUERY, fast_client
+from radiator_assets_tests.locked import locked
 
 
 def main(batches_before_death: int) -> None:
@@ -26,8 +27,8 @@ def main(batches_before_death: int) -> None:
             os._exit(9)  # no cleanup, no rollback handlers: like a SIGKILL mid-run
 
     with fast_client() as client:
-        sync_issues(engine, client, base_query=QUERY, fields=FIELDS, batch_size=25)
-        sync_changelogs(engine, client, batch_issues=10, progress=die_after_some_batches)
+        locked(sync_issues, engine, client, base_query=QUERY, fields=FIELDS, batch_size=25)
+        locked(sync_changelogs, engine, client, batch_issues=10, progress=die_after_some_batches)
     sys.exit(0)  # not reached when the fault fires
 
 

@@ -134,7 +134,7 @@ def test_the_first_sensor_tick_requests_the_whole_history(
         result = _tick(instance)
     assert isinstance(result, dg.SensorResult)
     (request,) = result.run_requests
-    assert request.run_key == "initial-sync"
+    assert request.run_key == "initial-sync:0"
     assert request.tags[RANGE_START_TAG] == "2017-01-01"
     assert len(tracker_env.requests) == 0
 

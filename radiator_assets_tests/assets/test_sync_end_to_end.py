@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
-from radiator_assets.sync.changelog import ChangelogSyncIncomplete
+from radiator_assets.sync.changelog import sync_changelogs
+from radiator_assets.sync.issues import sync_issues
 from radiator_assets.tracker.emulator import Fault, TrackerEmulator
 from radiator_assets.tracker.emulator.truth import all_expected_stays
-from radiator_assets_tests.assets.conftest import count, run_full_sync, table_snapshot
+from radiator_assets_tests.assets.conftest import (
+    FIELDS,
+    QUERY,
+    count,
+    fast_client,
+    run_full_sync,
+    table_snapshot,
+)
+from radiator_assets_tests.locked import locked
 
 
 def _stored_stays(engine: sa.Engine) -> dict[str, list[tuple[str, object, object]]]:
@@ -103,7 +111,29 @@ def test_a_moved_issue_keeps_its_row_with_the_old_key_as_alias(
     assert count(engine, "SELECT count(*) FROM tracker_tasks") == len(list(tracker_env.org.live()))
 
 
-def test_a_changelog_404_marks_the_task_deleted_and_keeps_its_history(
+def test_a_changelog_404_for_an_issue_that_still_exists_deletes_nothing(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    run_full_sync(engine)
+    record = next(iter(tracker_env.org.live()))
+    tracker_env.advance_clock(timedelta(minutes=30))
+    tracker_env.add_changes([record.id], kind="update")
+    tracker_env.add_fault(Fault.gone(record.id))  # only the changelog answers 404
+
+    report = run_full_sync(engine)
+
+    assert report.changelog.tasks_gone == 0
+    assert report.changelog.tasks_quarantined == 1
+    assert count(engine, "SELECT count(*) FROM tracker_tasks WHERE deleted_at IS NOT NULL") == 0
+    assert _open_quarantine(engine) == [("changelog", record.id)]
+    assert "issue itself exists" in _reasons(engine)[0]
+
+    tracker_env.clear_faults()
+    run_full_sync(engine)
+    assert _open_quarantine(engine) == []
+
+
+def test_an_issue_deleted_in_tracker_is_marked_deleted_and_keeps_its_history(
     tracker_env: TrackerEmulator, engine: sa.Engine
 ) -> None:
     run_full_sync(engine)
@@ -111,11 +141,12 @@ def test_a_changelog_404_marks_the_task_deleted_and_keeps_its_history(
     stays_before = _stored_stays(engine)[record.id]
     tracker_env.advance_clock(timedelta(minutes=30))
     tracker_env.add_changes([record.id], kind="update")
-    tracker_env.add_fault(Fault.gone(record.id))
+    with fast_client() as client:
+        locked(sync_issues, engine, client, base_query=QUERY, fields=FIELDS)
+        tracker_env.delete_issue(record.id)  # between the listing and the changelog fetch
+        result = locked(sync_changelogs, engine, client)
 
-    report = run_full_sync(engine)
-
-    assert report.changelog.tasks_gone == 1
+    assert result.tasks_gone == 1
     assert count(engine, "SELECT count(*) FROM tracker_tasks WHERE deleted_at IS NOT NULL") == 1
     assert _stored_stays(engine)[record.id] == stays_before
 
@@ -127,30 +158,48 @@ def test_a_failed_fetch_keeps_the_other_issues_and_is_retried_next_time(
     tracker_env.advance_clock(timedelta(minutes=30))
     changed = tracker_env.add_changes(3, kind="status")
     broken = changed[0]
-    with engine.connect() as conn:
-        cursor_before = conn.scalar(
-            sa.text("SELECT last_changelog_id FROM tracker_tasks WHERE tracker_id = :t"),
-            {"t": broken},
-        )
+    cursor_before = _cursor(engine, broken)
     tracker_env.add_fault(Fault.http(500, rf"/issues/{broken}/changelog", None))
 
-    with pytest.raises(ChangelogSyncIncomplete) as failure:
-        run_full_sync(engine)
+    report = run_full_sync(engine)
 
-    assert len(failure.value.result.failures) == 1
-    assert failure.value.result.entries_inserted == 2
-    with engine.connect() as conn:
-        assert (
-            conn.scalar(
-                sa.text("SELECT last_changelog_id FROM tracker_tasks WHERE tracker_id = :t"),
-                {"t": broken},
-            )
-            == cursor_before
-        )
+    assert report.changelog.tasks_quarantined == 1
+    assert report.changelog.entries_inserted == 2
+    assert report.history.tasks_rebuilt == 3  # history is built (status moved on all three)
+    assert _cursor(engine, broken) == cursor_before
+    assert _open_quarantine(engine) == [("changelog", broken)]
     tracker_env.clear_faults()
     report = run_full_sync(engine)
     assert report.changelog.tasks_pending == 1
     assert report.changelog.entries_inserted == 1
+    assert report.changelog.tasks_recovered == 1
+    assert _open_quarantine(engine) == []
+
+
+def _cursor(engine: sa.Engine, tracker_id: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.scalar(
+            sa.text("SELECT last_changelog_id FROM tracker_tasks WHERE tracker_id = :t"),
+            {"t": tracker_id},
+        )
+
+
+def _open_quarantine(engine: sa.Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT kind, ref FROM tracker_quarantine WHERE resolved_at IS NULL "
+                    "ORDER BY kind, ref"
+                )
+            )
+        ]
+
+
+def _reasons(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.scalars(sa.text("SELECT reason FROM tracker_quarantine ORDER BY id")))
 
 
 def test_reconciliation_marks_issues_gone_from_tracker_as_deleted(

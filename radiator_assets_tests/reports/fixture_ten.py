@@ -47,6 +47,7 @@ import sqlalchemy as sa
 
 from radiator_assets.metrics.config import MetricsConfig, Thresholds
 from radiator_assets.sync.history import build_history
+from radiator_assets_tests.locked import locked
 from radiator_assets_tests.reports.seed import add_task, relates
 
 AS_OF = datetime(2025, 4, 1, tzinfo=UTC)
@@ -231,4 +232,4 @@ def seed(engine: sa.Engine, *, until: datetime | None = None) -> None:
         [("01-23", "Testing"), ("01-24", "In Progress"), ("01-25", "Testing")],
         links=[relates("CPO-4")],
     )
-    build_history(engine)
+    locked(build_history, engine)

@@ -23,6 +23,7 @@ from radiator_assets.storage.unit_of_work import unit_of_work
 from radiator_assets.sync.changelog import sync_changelogs
 from radiator_assets.sync.history import build_history
 from radiator_assets.sync.issues import sync_issues
+from radiator_assets_tests.locked import locked
 
 _entry_ids = itertools.count(1)
 
@@ -131,6 +132,6 @@ def load_org(engine: sa.Engine, org: Any) -> None:
     """Sync `org` into the database through the real write path."""
     source = OrgSource(org)
     fields = CustomFields(team="team", product_team="prodteam")
-    sync_issues(engine, source, base_query="Queue: CPO", fields=fields, mode="full")
-    sync_changelogs(engine, source)
-    build_history(engine)
+    locked(sync_issues, engine, source, base_query="Queue: CPO", fields=fields, mode="full")
+    locked(sync_changelogs, engine, source)
+    locked(build_history, engine)

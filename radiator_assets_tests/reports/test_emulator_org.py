@@ -24,6 +24,7 @@ from radiator_assets.sync.history import build_history
 from radiator_assets.sync.issues import sync_issues
 from radiator_assets.tracker.client import TrackerClient
 from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
+from radiator_assets_tests.locked import locked
 from radiator_assets_tests.reports.conftest import build_all
 from radiator_assets_tests.tracker_fixtures import EMULATOR_ORG_ID, EMULATOR_TOKEN, client_kwargs
 
@@ -47,18 +48,19 @@ def synced(module_database, org_config: MetricsConfig) -> Engine:
     emulator = TrackerEmulator(org, token=EMULATOR_TOKEN, org_id=EMULATOR_ORG_ID).start()
     try:
         with TrackerClient(**client_kwargs(emulator)) as client:
-            sync_issues(
+            locked(
+                sync_issues,
                 engine,
                 client,
                 base_query="Queue: CPO OR Queue: FULLSTACK",
                 fields=CustomFields(),
                 mode="full",
             )
-            sync_changelogs(engine, client)
+            locked(sync_changelogs, engine, client)
     finally:
         emulator.stop()
     assert not emulator.errors
-    build_history(engine)
+    locked(build_history, engine)
     build_all(engine, org_config, AS_OF)
     return engine
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from radiator_assets.sync.history import build_history
+from radiator_assets_tests.locked import locked
 from radiator_assets_tests.sync.db_seed import add_status_change, add_task, stays
 
 
@@ -21,7 +22,7 @@ def test_the_first_stay_starts_at_creation_in_the_first_changes_from_status(
     add_status_change(engine, task, "e1", d(3), "Открыт", "В работе")
     add_status_change(engine, task, "e2", d(7), "В работе", "Done")
 
-    build_history(engine)
+    locked(build_history, engine)
 
     assert stays(engine, task) == [
         ("Открыт", d(1), d(3)),
@@ -35,7 +36,7 @@ def test_a_task_without_status_changes_has_one_open_stay_in_its_current_status(
 ) -> None:
     task = add_task(engine, "t1", "CPO-1", d(2), "Discovery backlog")
 
-    build_history(engine)
+    locked(build_history, engine)
 
     assert stays(engine, task) == [("Discovery backlog", d(2), None)]
 
@@ -43,10 +44,10 @@ def test_a_task_without_status_changes_has_one_open_stay_in_its_current_status(
 def test_only_stale_tasks_are_rebuilt(engine: sa.Engine) -> None:
     first = add_task(engine, "t1", "CPO-1", d(1), "Открыт")
     second = add_task(engine, "t2", "CPO-2", d(1), "Открыт")
-    build_history(engine)
+    locked(build_history, engine)
 
     add_status_change(engine, second, "e1", d(4), "Открыт", "Done")
-    result = build_history(engine)
+    result = locked(build_history, engine)
 
     assert result.tasks_rebuilt == 1
     assert stays(engine, first) == [("Открыт", d(1), None)]
@@ -56,12 +57,12 @@ def test_only_stale_tasks_are_rebuilt(engine: sa.Engine) -> None:
 def test_rebuilding_twice_leaves_the_same_stays(engine: sa.Engine) -> None:
     task = add_task(engine, "t1", "CPO-1", d(1), "Done")
     add_status_change(engine, task, "e1", d(3), "Открыт", "Done")
-    build_history(engine)
+    locked(build_history, engine)
     before = stays(engine, task)
 
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE tracker_tasks SET history_stale = true"))
-    build_history(engine)
+    locked(build_history, engine)
 
     assert stays(engine, task) == before
 
@@ -71,6 +72,6 @@ def test_changes_out_of_id_order_are_ordered_by_time(engine: sa.Engine) -> None:
     add_status_change(engine, task, "e9", d(2), "A", "B")
     add_status_change(engine, task, "e1", d(5), "B", "C")
 
-    build_history(engine)
+    locked(build_history, engine)
 
     assert [s[0] for s in stays(engine, task)] == ["A", "B", "C"]

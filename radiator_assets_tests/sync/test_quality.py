@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from radiator_assets.storage import quality
 from radiator_assets.sync.history import build_history
+from radiator_assets_tests.locked import locked
 from radiator_assets_tests.sync.db_seed import add_status_change, add_task
 
 
@@ -19,7 +20,7 @@ def _clean_history(engine: sa.Engine) -> int:
     task = add_task(engine, "t1", "CPO-1", d(1), "Done")
     add_status_change(engine, task, "e1", d(3), "Открыт", "В работе")
     add_status_change(engine, task, "e2", d(6), "В работе", "Done")
-    build_history(engine)
+    locked(build_history, engine)
     return task
 
 

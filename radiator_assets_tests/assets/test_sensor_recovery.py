@@ -1,0 +1,72 @@
+"""The sensor never leaves work behind: failed or killed syncs are asked for again, a running
+sync is not doubled, and changelogs a run left pending are caught up without news."""
+
+from __future__ import annotations
+
+import dagster as dg
+import sqlalchemy as sa
+
+from radiator_assets.automation.sensors import tracker_changes_sensor
+from radiator_assets.definitions import RESOURCES
+from radiator_assets.sync.locking import sync_lock
+from radiator_assets.tracker.emulator import TrackerEmulator
+from radiator_assets_tests.assets.conftest import count, run_full_sync
+
+
+def _tick() -> dg.SensorResult | dg.SkipReason:
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources=RESOURCES)
+        return tracker_changes_sensor(context)
+
+
+def _run_key(result: dg.SensorResult | dg.SkipReason) -> str:
+    assert isinstance(result, dg.SensorResult), result
+    (request,) = result.run_requests
+    assert request.run_key is not None
+    return request.run_key
+
+
+def test_a_tick_while_a_sync_writes_starts_nothing(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    with sync_lock(engine):
+        result = _tick()
+    assert isinstance(result, dg.SkipReason)
+    assert "a sync is writing" in str(result.skip_message)
+    assert tracker_env.requests == []
+
+
+def test_a_killed_first_sync_is_requested_again_under_a_new_key(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    first = _run_key(_tick())
+    # The run died mid-step: its journal row says running, nobody holds the lock.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO tracker_sync_runs (kind, status) VALUES ('issues', 'running')")
+        )
+
+    second = _run_key(_tick())
+
+    assert first != second
+    assert count(engine, "SELECT count(*) FROM tracker_sync_runs WHERE status = 'running'") == 0
+    assert (
+        count(engine, "SELECT count(*) FROM tracker_sync_runs WHERE error LIKE 'abandoned%'") == 1
+    )
+
+
+def test_changelogs_left_pending_are_caught_up_without_news(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    run_full_sync(engine)
+    with engine.begin() as conn:  # as if the changelog step died after the issues step
+        conn.execute(
+            sa.text(
+                "UPDATE tracker_tasks SET changelog_synced_updated_at = NULL "
+                "WHERE id = (SELECT min(id) FROM tracker_tasks)"
+            )
+        )
+
+    key = _run_key(_tick())
+
+    assert key.startswith("catch-up:")
