@@ -66,6 +66,7 @@ from radiator_assets.storage.unit_of_work import unit_of_work  # noqa: E402
 from radiator_assets.sync.changelog import sync_changelogs  # noqa: E402
 from radiator_assets.sync.history import build_history  # noqa: E402
 from radiator_assets.sync.issues import sync_issues  # noqa: E402
+from radiator_assets.sync.locking import sync_lock  # noqa: E402
 from radiator_assets.tracker.client import TrackerClient  # noqa: E402
 
 QUERY = "Queue: CPO, FULLSTACK"
@@ -277,17 +278,17 @@ def _sync_child(
         cpu_before = os.times()
         machine_before = machine_cpu_seconds()
         started = time.perf_counter()
-        with client:
+        with client, sync_lock(engine) as writer:
             mark, before = time.perf_counter(), client.counters.snapshot()
-            issues = sync_issues(engine, client, base_query=QUERY, fields=FIELDS)
+            issues = sync_issues(writer, client, base_query=QUERY, fields=FIELDS)
             seconds["issues"] = time.perf_counter() - mark
             requests["issues"] = client.counters.since(before)["requests"]
             mark, before = time.perf_counter(), client.counters.snapshot()
-            changelog = sync_changelogs(engine, client)
+            changelog = sync_changelogs(writer, client)
             seconds["changelog"] = time.perf_counter() - mark
             requests["changelog"] = client.counters.since(before)["requests"]
             mark = time.perf_counter()
-            history = build_history(engine)
+            history = build_history(writer)
             seconds["history"] = time.perf_counter() - mark
             traffic = client.counters.snapshot()
         wall = time.perf_counter() - started
@@ -435,7 +436,8 @@ def _copy_rows(engine: sa.Engine, rows: list[dict[str, Any]]) -> None:
 
 def _sql_rebuild(engine: sa.Engine) -> int:
     """The sync's own path: the stale tasks' stays recomputed from the stored changelog."""
-    return build_history(engine).stays_written
+    with sync_lock(engine) as writer:
+        return build_history(writer).stays_written
 
 
 def history_write_benchmark(
