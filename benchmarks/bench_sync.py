@@ -75,7 +75,11 @@ HISTORY_COLUMNS = (
     "task_id", "tracker_id", "status_key", "status", "status_display", "start_date", "end_date",
 )  # fmt: skip
 UNIQUE_STAY = "uq_tracker_task_history_task_id_status_start_date"
-TABLES = "tracker_task_history, tracker_changelog, tracker_tasks, tracker_sync_runs"
+# Everything a sync writes, the listing mark included (else the next "full" sync is incremental).
+TABLES = (
+    "tracker_task_history, tracker_changelog, tracker_tasks, tracker_sync_runs, "
+    "tracker_sync_state, tracker_quarantine"
+)
 
 
 # --------------------------------------------------------------------------- helpers

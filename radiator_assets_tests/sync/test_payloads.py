@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from radiator_assets.metrics.config import CustomFields
-from radiator_assets.sync.payloads import MalformedPayload, changelog_row, issue_row
+from radiator_assets.sync.payloads import MalformedPayload, changelog_row, clean_json, issue_row
 
 ISSUE = {
     "id": "5f0c1a2b3c4d5e6f7a8b9c0d",
@@ -109,3 +109,22 @@ def test_an_entry_without_a_status_change_has_no_statuses() -> None:
 def test_an_entry_without_id_is_refused() -> None:
     with pytest.raises(MalformedPayload, match="no id"):
         changelog_row({**ENTRY, "id": None}, 1)
+
+
+def test_text_postgresql_refuses_is_cleaned_in_columns_and_raw_json() -> None:
+    dirty = {**ISSUE, "summary": "a\x00b\ud800c", "createdBy": {"display": "N\x00ame"}}
+    row = issue_row(dirty, CustomFields())
+    assert row["summary"] == "ab\ufffdc"
+    assert row["author"] == "Name"
+    assert row["full_data"]["summary"] == "ab\ufffdc"
+
+
+def test_a_clean_payload_is_not_copied() -> None:
+    assert clean_json(ISSUE) is ISSUE
+
+
+def test_display_texts_are_cut_to_their_column_and_ids_are_refused() -> None:
+    row = issue_row({**ISSUE, "6361307d94f52e42ae308615--team": "T" * 300}, CustomFields())
+    assert len(row["team"]) == 255 and row["team"].endswith("…")
+    with pytest.raises(MalformedPayload, match="key is 70 characters, at most 64 fit"):
+        issue_row({**ISSUE, "key": "K" * 70}, CustomFields())

@@ -279,3 +279,25 @@ def move_issue(org: Org, id_or_key: str, queue: str) -> str:
         )
         org.by_key[new_key] = record.id
         return new_key
+
+
+def replace_json(org: Org, id_or_key: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Serve `data` as the issue's JSON from now on, as given (a malformed payload for a
+    test: no key, a garbled timestamp, a NUL byte); returns the JSON served before.
+    The record stays findable by its id, key and queue."""
+    with org.lock:
+        record = _record(org, id_or_key)
+        previous = record.data
+        record.data = dict(data)
+        return previous
+
+
+def replace_entry(org: Org, id_or_key: str, position: int, entry: dict[str, Any]) -> dict[str, Any]:
+    """Serve `entry` instead of the changelog entry at `position`, as given (it may lack an
+    id or hold a garbled timestamp); its place in the cursor order is unchanged. Returns
+    the entry served before."""
+    with org.lock:
+        record = _record(org, id_or_key)
+        previous = record.changelog[position]
+        record.changelog[position] = dict(entry)
+        return previous

@@ -342,3 +342,9 @@ class TrackerEmulator:
 
     def move_issue(self, id_or_key: str, queue: str) -> str:
         return mutations.move_issue(self.org, id_or_key, queue)
+
+    def replace_json(self, id_or_key: str, data: dict[str, Any]) -> dict[str, Any]:
+        return mutations.replace_json(self.org, id_or_key, data)
+
+    def replace_entry(self, id_or_key: str, position: int, entry: dict[str, Any]) -> dict[str, Any]:
+        return mutations.replace_entry(self.org, id_or_key, position, entry)
