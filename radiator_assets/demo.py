@@ -36,14 +36,16 @@ class DemoOptions:
     changed_share: float = 0.05
 
 
-def _point_settings_at(emulator: TrackerEmulator) -> None:
-    """The demo's Tracker is the emulator: the same variables a user would set."""
+def _point_settings_at(emulator: TrackerEmulator, first_day: date) -> None:
+    """The demo's Tracker is the emulator: the same variables a user would set, the
+    history starting on the emulated organisation's first day."""
     os.environ.update(
         {
             "TRACKER_API_URL": emulator.base_url,
             "TRACKER_TOKEN": DEMO_TOKEN,
             "TRACKER_ORG_ID": DEMO_ORG_ID,
             "TRACKER_QUERY": DEMO_QUERY,
+            "RADIATOR_HISTORY_START": first_day.isoformat(),
         }
     )
     os.environ.pop("TRACKER_CLOUD_ORG_ID", None)
@@ -108,12 +110,12 @@ def run_demo(options: DemoOptions) -> int:
         seed=options.seed, n_issues=options.issues, now=now, span_days=options.span_days
     )
     with TrackerEmulator(org, token=DEMO_TOKEN, org_id=DEMO_ORG_ID) as emulator:
-        _point_settings_at(emulator)
+        first_day = (now - timedelta(days=options.span_days + 1)).date()
+        _point_settings_at(emulator, first_day)
         print(
             f"Tracker emulator: {emulator.base_url} ({options.issues} issues, seed {options.seed})"
         )
-        first_day = (now - timedelta(days=options.span_days + 1)).date()
-        _sync("Full sync", since=first_day)
+        _sync("Full sync", since=None)
 
         emulator.advance_clock(timedelta(days=1))
         changed = emulator.add_changes(max(1, int(options.issues * options.changed_share)))
@@ -133,7 +135,8 @@ def run_demo(options: DemoOptions) -> int:
         print(f"  {path}")
     print(
         "\nOpen the Dagster UI on these runs:\n"
-        f"  DAGSTER_HOME={dagster_home()} dagster dev\n"
+        f"  RADIATOR_HISTORY_START={get_settings().history_start} "
+        f"DAGSTER_HOME={dagster_home()} dagster dev\n"
         "Export a report:  radiator export report_ttm_details --format csv --headers ru"
     )
     return 0

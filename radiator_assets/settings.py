@@ -7,6 +7,7 @@ built from a `Settings` object never shows them.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     tracker_read_timeout: float = Field(default=30.0, gt=0, alias="TRACKER_READ_TIMEOUT")
     tracker_max_retry_seconds: float = Field(default=120.0, ge=0, alias="TRACKER_MAX_RETRY_SECONDS")
     # --- sync and automation ---------------------------------------------------
+    # First day of the changelog's daily partitions: the organisation's first day in Tracker.
+    history_start: date = Field(default=date(2017, 1, 1), alias="RADIATOR_HISTORY_START")
     sync_overlap_minutes: int = Field(default=10, ge=0, alias="RADIATOR_SYNC_OVERLAP_MINUTES")
     sync_batch_size: int = Field(default=500, ge=1, alias="RADIATOR_SYNC_BATCH_SIZE")
     sync_lock_wait_seconds: float = Field(default=3600.0, ge=0, alias="RADIATOR_SYNC_LOCK_WAIT")

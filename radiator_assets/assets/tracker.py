@@ -15,6 +15,7 @@ import dagster as dg
 
 from radiator_assets.assets.metadata import api_metadata, table_metadata, timing_metadata
 from radiator_assets.resources import TrackerResource, WarehouseResource
+from radiator_assets.settings import get_settings
 from radiator_assets.storage.models import TrackerChangelogEntry, TrackerTask, TrackerTaskHistory
 from radiator_assets.sync.changelog import ChangelogSyncResult, sync_changelogs
 from radiator_assets.sync.history import build_history
@@ -23,10 +24,9 @@ from radiator_assets.sync.sync_runs import SyncRunTally, sync_step
 
 GROUP = "tracker"
 SYNC_POOL = "tracker_sync"
-# Chosen once: Tracker's changelog dates fall after this; partitions are UTC days.
-PARTITIONS_START = "2017-01-01"
+# Partitions are UTC days from RADIATOR_HISTORY_START (the organisation's first day).
 changelog_partitions = dg.DailyPartitionsDefinition(
-    start_date=PARTITIONS_START, end_offset=1, timezone="UTC"
+    start_date=get_settings().history_start.isoformat(), end_offset=1, timezone="UTC"
 )
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 

@@ -8,7 +8,7 @@ import dagster as dg
 
 from radiator_assets.assets.reports import GROUP as REPORTS_GROUP
 from radiator_assets.assets.tracker import GROUP as TRACKER_GROUP
-from radiator_assets.assets.tracker import PARTITIONS_START
+from radiator_assets.settings import get_settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -29,4 +29,5 @@ def partition_range_tags(first: date, last: date) -> dict[str, str]:
 
 
 def whole_history_tags(today: date) -> dict[str, str]:
-    return partition_range_tags(date.fromisoformat(PARTITIONS_START), today)
+    """The partitions from RADIATOR_HISTORY_START to `today`."""
+    return partition_range_tags(get_settings().history_start, today)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from radiator_assets.tracker.errors import InvalidTrackerDatetime
 from radiator_assets.tracker.query import incremental_query, parse_tracker_datetime
 
 
@@ -27,6 +28,15 @@ class Changes:
     count: int
     newest: datetime
     days: tuple[date, ...]
+
+
+def _updated_at(issue: dict[str, Any]) -> datetime | None:
+    """The issue's `updatedAt`; None when it is missing or garbled (the sync quarantines
+    such an issue, the sensor just does not count it)."""
+    try:
+        return parse_tracker_datetime(issue["updatedAt"]) if issue.get("updatedAt") else None
+    except InvalidTrackerDatetime:
+        return None
 
 
 def changes_since(
@@ -46,8 +56,7 @@ def changes_since(
         stamps.extend(
             stamp
             for issue in issues
-            if issue.get("updatedAt")
-            and (stamp := parse_tracker_datetime(issue["updatedAt"])) > high_water_mark
+            if (stamp := _updated_at(issue)) is not None and stamp > high_water_mark
         )
         if len(issues) < per_page or page * per_page >= total:
             break

@@ -3,6 +3,8 @@ sync is not doubled, and changelogs a run left pending are caught up without new
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dagster as dg
 import sqlalchemy as sa
 
@@ -70,3 +72,20 @@ def test_changelogs_left_pending_are_caught_up_without_news(
     key = _run_key(_tick())
 
     assert key.startswith("catch-up:")
+
+
+def test_an_issue_with_a_garbled_update_time_does_not_break_the_tick(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    run_full_sync(engine)
+    tracker_env.advance_clock(timedelta(hours=1))
+    (changed,) = tracker_env.add_changes(1, kind="status")
+    record = tracker_env.org.resolve(changed)
+    assert record is not None
+    tracker_env.replace_json(changed, {**record.data, "updatedAt": "not-a-date"})
+    (good,) = tracker_env.add_changes(1, kind="status")
+
+    key = _run_key(_tick())
+
+    assert key.startswith("sync:")
+    assert good != changed
