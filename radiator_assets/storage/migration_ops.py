@@ -412,15 +412,18 @@ def _bare_column(column: sa.Column[Any]) -> sa.Column[Any]:
 
 @contextmanager
 def _quiet_autogenerate() -> Iterator[None]:
-    # Autogenerate logs every difference it finds at INFO, the extra columns of a user too;
-    # what the repair does is logged below instead.
-    logger = logging.getLogger("alembic.autogenerate")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
+    # The comparison logs its set-up and every difference it finds at INFO, the extra columns
+    # of a user too; what the repair does is logged below instead.
+    names = ("alembic.autogenerate", "alembic.runtime.plugins", "alembic.runtime.migration")
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _column_differences(tables: Sequence[sa.Table], *, partial: bool) -> dict[str, list[Any]]:
@@ -441,11 +444,15 @@ def _column_differences(tables: Sequence[sa.Table], *, partial: bool) -> dict[st
     def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
         return type_ != "table" or name in names
 
-    context = MigrationContext.configure(
-        connection=_bind(),
-        opts={"compare_type": True, "compare_server_default": True, "include_name": include_name},
-    )
     with _quiet_autogenerate():
+        context = MigrationContext.configure(
+            connection=_bind(),
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_name": include_name,
+            },
+        )
         diffs = compare_metadata(context, compared)
     by_table: dict[str, list[Any]] = defaultdict(list)
     for diff in diffs:
