@@ -54,10 +54,13 @@ What "ensure" does
   primary key, unique constraints, indexes and foreign keys are created. An
   index or constraint made by hand under another name with the same
   definition is renamed to ours rather than duplicated; one that carries our
-  name with another definition is replaced (it holds no data).
-* Nothing else of the user's is touched: columns, tables, indexes and
-  constraints the declaration does not know stay (`radiator db check` lists
-  them).
+  name with another definition is replaced (it holds no data), and so are a
+  primary key on other columns and a foreign key on the same columns with
+  other rules (ON DELETE ...). A declared column's default is what the
+  revision says (one made by hand where it declares none is dropped).
+* Nothing else of the user's is touched: columns (and their data), tables,
+  indexes and constraints the declaration does not know stay (`radiator db
+  check` lists them).
 * No value is ever invented. A NOT NULL column without a server default on a
   table that has rows, NULLs in a column that must be NOT NULL, duplicates
   under a unique key, rows whose foreign key has no target, and values a type
