@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from alembic import context
 from radiator_assets.storage.engine import normalise_url, resolve_database_url
-from radiator_assets.storage.migrations import include_object
+from radiator_assets.storage.migrations import COMPARE_OPTIONS
 from radiator_assets.storage.models import Base
 
 MIGRATION_LOCK_ID = 7_202_611  # arbitrary, project-wide constant
@@ -31,8 +31,7 @@ def _run(connection: sa.engine.Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        compare_type=True,
-        include_object=include_object,
+        **COMPARE_OPTIONS,
     )
     with context.begin_transaction():
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_ID})

@@ -6,9 +6,9 @@ Create Date: 2026-11-25
 
 The whole warehouse as of the first release: tasks, changelog, status history, sync runs.
 
-Use the drift-tolerant operations of `radiator_assets.storage.migration_ops`
-(create_table / add_column / create_index / create_unique): they succeed when
-the object already exists, so an upgrade survives hand-made schema changes.
+The tables are declared as of this revision and `ops.ensure_tables` creates
+what is missing and aligns what exists (see `radiator_assets.storage.migration_ops`),
+so the upgrade also succeeds over a database that has some or all of them.
 """
 
 from collections.abc import Sequence
@@ -26,8 +26,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    ops.create_table(
+    target = ops.revision_metadata()
+    sa.Table(
         "tracker_sync_runs",
+        target,
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column(
@@ -46,10 +48,11 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("dagster_run_id", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tracker_sync_runs")),
+        sa.Index("ix_tracker_sync_runs_started_at", "started_at"),
     )
-    ops.create_index("ix_tracker_sync_runs_started_at", "tracker_sync_runs", ["started_at"])
-    ops.create_table(
+    sa.Table(
         "tracker_tasks",
+        target,
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("tracker_id", sa.String(length=64), nullable=False),
         sa.Column("key", sa.String(length=64), nullable=False),
@@ -88,14 +91,15 @@ def upgrade() -> None:
         sa.Column("history_stale", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tracker_tasks")),
         sa.UniqueConstraint("tracker_id", name=op.f("uq_tracker_tasks_tracker_id")),
+        sa.Index("ix_tracker_tasks_key", "key"),
+        sa.Index("ix_tracker_tasks_last_sync_at", "last_sync_at"),
+        sa.Index("ix_tracker_tasks_links", "links", postgresql_using="gin"),
+        sa.Index("ix_tracker_tasks_queue", "queue"),
+        sa.Index("ix_tracker_tasks_task_updated_at", "task_updated_at"),
     )
-    ops.create_index("ix_tracker_tasks_key", "tracker_tasks", ["key"])
-    ops.create_index("ix_tracker_tasks_last_sync_at", "tracker_tasks", ["last_sync_at"])
-    ops.create_index("ix_tracker_tasks_links", "tracker_tasks", ["links"], postgresql_using="gin")
-    ops.create_index("ix_tracker_tasks_queue", "tracker_tasks", ["queue"])
-    ops.create_index("ix_tracker_tasks_task_updated_at", "tracker_tasks", ["task_updated_at"])
-    ops.create_table(
+    sa.Table(
         "tracker_changelog",
+        target,
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("task_id", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -113,13 +117,12 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tracker_changelog")),
+        sa.Index("ix_tracker_changelog_task_id_updated_at", "task_id", "updated_at"),
+        sa.Index("ix_tracker_changelog_updated_at", "updated_at"),
     )
-    ops.create_index(
-        "ix_tracker_changelog_task_id_updated_at", "tracker_changelog", ["task_id", "updated_at"]
-    )
-    ops.create_index("ix_tracker_changelog_updated_at", "tracker_changelog", ["updated_at"])
-    ops.create_table(
+    sa.Table(
         "tracker_task_history",
+        target,
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("task_id", sa.BigInteger(), nullable=False),
         sa.Column("tracker_id", sa.String(length=64), nullable=False),
@@ -141,16 +144,11 @@ def upgrade() -> None:
             "start_date",
             name=op.f("uq_tracker_task_history_task_id_status_start_date"),
         ),
+        sa.Index("ix_tracker_task_history_start_date_end_date", "start_date", "end_date"),
+        sa.Index("ix_tracker_task_history_task_id_status", "task_id", "status"),
+        sa.Index("ix_tracker_task_history_tracker_id", "tracker_id"),
     )
-    ops.create_index(
-        "ix_tracker_task_history_start_date_end_date",
-        "tracker_task_history",
-        ["start_date", "end_date"],
-    )
-    ops.create_index(
-        "ix_tracker_task_history_task_id_status", "tracker_task_history", ["task_id", "status"]
-    )
-    ops.create_index("ix_tracker_task_history_tracker_id", "tracker_task_history", ["tracker_id"])
+    ops.ensure_tables(target)
 
 
 def downgrade() -> None:

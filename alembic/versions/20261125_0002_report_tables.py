@@ -7,9 +7,9 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-25
 
-Use the drift-tolerant operations of `radiator_assets.storage.migration_ops`
-(create_table / add_column / create_index / create_unique): they succeed when
-the object already exists, so an upgrade survives hand-made schema changes.
+The tables are declared as of this revision and `ops.ensure_tables` creates
+what is missing and aligns what exists (see `radiator_assets.storage.migration_ops`),
+so the upgrade also succeeds over a database that has some or all of them.
 """
 
 from collections.abc import Sequence
@@ -26,8 +26,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    ops.create_table(
+    target = ops.revision_metadata()
+    sa.Table(
         "report_aging_wip",
+        target,
         sa.Column("task_key", sa.String(length=64), nullable=False),
         sa.Column("summary", sa.Text(), nullable=True),
         sa.Column("author", sa.String(length=255), nullable=True),
@@ -52,8 +54,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("task_key", name=op.f("pk_report_aging_wip")),
     )
-    ops.create_table(
+    sa.Table(
         "report_flow_weekly",
+        target,
         sa.Column("week_start", sa.Date(), nullable=False),
         sa.Column("team", sa.String(length=255), nullable=False),
         sa.Column("arrivals", sa.Integer(), nullable=False, comment="tasks created that week"),
@@ -76,8 +79,9 @@ def upgrade() -> None:
         sa.Column("cumulative_throughput", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("week_start", "team", name=op.f("pk_report_flow_weekly")),
     )
-    ops.create_table(
+    sa.Table(
         "report_status_activity",
+        target,
         sa.Column("dimension", sa.String(length=16), nullable=False, comment="'author' or 'team'"),
         sa.Column("name", sa.String(length=255), nullable=False, comment="the author or the team"),
         sa.Column(
@@ -112,8 +116,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("dimension", "name", name=op.f("pk_report_status_activity")),
     )
-    ops.create_table(
+    sa.Table(
         "report_testing_returns",
+        target,
         sa.Column("scope", sa.String(length=16), nullable=False, comment="'task' or 'epic'"),
         sa.Column("key", sa.String(length=64), nullable=False, comment="task or epic key"),
         sa.Column("summary", sa.Text(), nullable=True),
@@ -132,8 +137,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("scope", "key", name=op.f("pk_report_testing_returns")),
     )
-    ops.create_table(
+    sa.Table(
         "report_time_in_status",
+        target,
         sa.Column("task_key", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=255), nullable=False),
         sa.Column("queue", sa.String(length=64), nullable=True),
@@ -166,10 +172,11 @@ def upgrade() -> None:
             comment="start of the current stay",
         ),
         sa.PrimaryKeyConstraint("task_key", "status", name=op.f("pk_report_time_in_status")),
+        sa.Index("ix_report_time_in_status_status", "status"),
     )
-    ops.create_index("ix_report_time_in_status_status", "report_time_in_status", ["status"])
-    ops.create_table(
+    sa.Table(
         "report_ttm_details",
+        target,
         sa.Column("task_key", sa.String(length=64), nullable=False, comment="task key"),
         sa.Column("summary", sa.Text(), nullable=True, comment="task title"),
         sa.Column(
@@ -278,10 +285,11 @@ def upgrade() -> None:
             "status_block", sa.String(length=32), nullable=True, comment="block of current_status"
         ),
         sa.PrimaryKeyConstraint("task_key", name=op.f("pk_report_ttm_details")),
+        sa.Index("ix_report_ttm_details_period_team", "period", "team"),
     )
-    ops.create_index("ix_report_ttm_details_period_team", "report_ttm_details", ["period", "team"])
-    ops.create_table(
+    sa.Table(
         "report_ttm_summary",
+        target,
         sa.Column("period", sa.String(length=255), nullable=False, comment="period name"),
         sa.Column("dimension", sa.String(length=16), nullable=False, comment="'team' or 'lead'"),
         sa.Column("name", sa.String(length=255), nullable=False, comment="the team or the lead"),
@@ -320,6 +328,7 @@ def upgrade() -> None:
         sa.Column("pause_max", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("period", "dimension", "name", name=op.f("pk_report_ttm_summary")),
     )
+    ops.ensure_tables(target)
 
 
 def downgrade() -> None:

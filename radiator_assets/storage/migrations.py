@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -12,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from alembic import command
+from radiator_assets.storage.migration_ops import key_differences
 from radiator_assets.storage.models import Base
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -63,14 +68,32 @@ class SchemaDifference:
         return f"{self.kind}: {self.detail}"
 
 
-def _describe(diff: object) -> SchemaDifference:
+def _shown(value: Any) -> str:
+    """A column attribute as `radiator db check` prints it (a default as its SQL)."""
+    arg = getattr(value, "arg", None)
+    if arg is not None:
+        return str(getattr(arg, "text", arg))
+    if isinstance(value, sa.Identity):
+        return "identity" + (" always" if value.always else "")
+    return str(value)
+
+
+def _describe(diff: object) -> list[SchemaDifference]:
     # Alembic reports a tuple per change, or a list of tuples for column modifications.
-    if isinstance(diff, list):
-        diff = diff[0]
-    assert isinstance(diff, tuple)
-    kind = str(diff[0])
-    rest = ", ".join(str(getattr(p, "name", p)) for p in diff[1:] if p is not None)
-    return SchemaDifference(kind, rest)
+    items = diff if isinstance(diff, list) else [diff]
+    found = []
+    for item in items:
+        assert isinstance(item, tuple)
+        kind = str(item[0])
+        if kind.startswith("modify_") and len(item) == 7:
+            _, _, table, column, _, old, new = item
+            found.append(
+                SchemaDifference(kind, f"{table}.{column}: {_shown(old)} -> {_shown(new)}")
+            )
+            continue
+        rest = ", ".join(str(getattr(p, "name", p)) for p in item[1:] if p is not None)
+        found.append(SchemaDifference(kind, rest))
+    return found
 
 
 OWNED_PREFIXES = ("tracker_", "report_")
@@ -85,10 +108,32 @@ def include_object(
     return True
 
 
-def schema_differences(engine: Engine) -> list[SchemaDifference]:
-    """Every difference between the live database and the models (empty when in sync)."""
-    with engine.connect() as conn:
-        context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "include_object": include_object}
-        )
-        return [_describe(d) for d in compare_metadata(context, Base.metadata)]
+# What `alembic check` (alembic/env.py) and `radiator db check` compare besides tables,
+# columns, indexes and constraints: types, and server defaults (an identity among them).
+COMPARE_OPTIONS: dict[str, Any] = {
+    "compare_type": True,
+    "compare_server_default": True,
+    "include_object": include_object,
+}
+
+
+@contextmanager
+def _connected(bind: Engine | Connection) -> Iterator[Connection]:
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.connect() as conn:
+        yield conn
+
+
+def schema_differences(bind: Engine | Connection) -> list[SchemaDifference]:
+    """Every difference between the live database and the models (empty when in sync).
+
+    Autogenerate's comparison, plus what it leaves out: primary keys and index methods.
+    A connection is used as it is (inside its transaction, if any).
+    """
+    with _connected(bind) as conn:
+        context = MigrationContext.configure(conn, opts=COMPARE_OPTIONS)
+        found = [d for diff in compare_metadata(context, Base.metadata) for d in _describe(diff)]
+        found += [SchemaDifference(k, d) for k, d in key_differences(conn, Base.metadata)]
+        return found

@@ -42,11 +42,16 @@ def test_upgrade_survives_a_column_and_index_made_by_hand(empty_engine: sa.Engin
         conn.execute(
             sa.text(
                 "CREATE TABLE tracker_tasks (id bigserial PRIMARY KEY, tracker_id text, "
-                "key text, last_changelog_id text)"
+                "key text, full_data jsonb, last_changelog_id text)"
             )
         )
         conn.execute(sa.text("CREATE INDEX hand_made_key_idx ON tracker_tasks (key)"))
-        conn.execute(sa.text("INSERT INTO tracker_tasks (tracker_id, key) VALUES ('a1', 'CPO-1')"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO tracker_tasks (tracker_id, key, full_data) "
+                "VALUES ('a1', 'CPO-1', '{}')"
+            )
+        )
 
     upgrade(empty_engine)
 
@@ -55,10 +60,18 @@ def test_upgrade_survives_a_column_and_index_made_by_hand(empty_engine: sa.Engin
         n for n, cols in _index_names(empty_engine, "tracker_tasks").items() if cols == ["key"]
     ]
     assert indexes_on_key == ["ix_tracker_tasks_key"]
-    with empty_engine.connect() as conn:
+    with empty_engine.begin() as conn:
         assert (
             conn.scalar(sa.text("SELECT key FROM tracker_tasks WHERE tracker_id = 'a1'")) == "CPO-1"
         )
+        # The serial became the identity, which continues after the existing row.
+        new_id = conn.scalar(
+            sa.text(
+                "INSERT INTO tracker_tasks (tracker_id, key, full_data) "
+                "VALUES ('a2', 'CPO-2', '{}') RETURNING id"
+            )
+        )
+        assert new_id == 2
 
 
 def test_upgrade_reuses_a_hand_made_unique_index_as_the_constraint(empty_engine: sa.Engine) -> None:
