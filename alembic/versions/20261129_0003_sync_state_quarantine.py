@@ -24,11 +24,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    ops.add_column(
-        "tracker_tasks", sa.Column("out_of_query_since", sa.DateTime(timezone=True), nullable=True)
-    )
-    ops.create_table(
+    target = ops.revision_metadata()
+    sa.Table(
         "tracker_sync_state",
+        target,
         sa.Column("query", sa.Text(), nullable=False),
         sa.Column(
             "high_water_mark",
@@ -46,8 +45,9 @@ def upgrade() -> None:
         sa.Column("issues_listed", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("query", name=op.f("pk_tracker_sync_state")),
     )
-    ops.create_table(
+    sa.Table(
         "tracker_quarantine",
+        target,
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("ref", sa.String(length=128), nullable=False),
@@ -82,8 +82,12 @@ def upgrade() -> None:
         sa.Column("resolution", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tracker_quarantine")),
         sa.UniqueConstraint("kind", "ref", name=op.f("uq_tracker_quarantine_kind_ref")),
+        sa.Index("ix_tracker_quarantine_resolved_at", "resolved_at"),
     )
-    ops.create_index("ix_tracker_quarantine_resolved_at", "tracker_quarantine", ["resolved_at"])
+    ops.ensure_tables(target)
+    ops.add_column(
+        "tracker_tasks", sa.Column("out_of_query_since", sa.DateTime(timezone=True), nullable=True)
+    )
 
 
 def downgrade() -> None:

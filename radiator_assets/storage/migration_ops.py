@@ -509,7 +509,7 @@ def _add_missing_columns(table_name: str, columns: list[sa.Column[Any]]) -> None
             f"again."
         )
     for column in columns:
-        log.warning("%s: adding column %s", table_name, column.name)
+        log.info("%s: adding column %s", table_name, column.name)
         with _step(f"adding column {table_name}.{column.name}"):
             op.add_column(table_name, column)
 
@@ -732,7 +732,7 @@ def _ensure_primary_key(table: sa.Table, live: _Live) -> None:
         with live.changing(table.name, f"dropping primary key {pk['name']} of {table.name}"):
             op.drop_constraint(str(pk["name"]), table.name, type_="primary")
     _check_unique(table.name, columns, f"primary key {name}")
-    log.warning("%s: adding primary key %s", table.name, name)
+    log.info("%s: adding primary key %s", table.name, name)
     with live.changing(table.name, f"adding primary key {name} to {table.name}"):
         op.invoke(alembic_ops.CreatePrimaryKeyOp.from_constraint(wanted))
 
@@ -817,7 +817,7 @@ def _ensure_uniques(table: sa.Table, live: _Live) -> None:
                 )
             continue
         _check_unique(table.name, columns, f"unique constraint {name}")
-        log.warning("%s: adding unique constraint %s", table.name, name)
+        log.info("%s: adding unique constraint %s", table.name, name)
         with live.changing(table.name, f"adding unique constraint {name} to {table.name}"):
             op.invoke(alembic_ops.AddConstraintOp.from_constraint(constraint))
 
@@ -848,7 +848,7 @@ def _ensure_indexes(table: sa.Table, live: _Live) -> None:
             continue
         if shape.unique:
             _check_unique(table.name, shape.columns, f"unique index {name}")
-        log.warning("%s: adding index %s", table.name, name)
+        log.info("%s: adding index %s", table.name, name)
         with live.changing(table.name, f"creating index {name} on {table.name}"):
             op.invoke(alembic_ops.CreateIndexOp.from_index(index))
 
@@ -909,7 +909,7 @@ def _ensure_foreign_keys(table: sa.Table, live: _Live) -> None:
             ):
                 op.drop_constraint(str(hand_made["name"]), table.name, type_="foreignkey")
         _check_references(table.name, columns, referred_table, referred_columns, name)
-        log.warning("%s: adding foreign key %s", table.name, name)
+        log.info("%s: adding foreign key %s", table.name, name)
         with live.changing(table.name, f"adding foreign key {name} to {table.name}"):
             op.create_foreign_key(
                 name,
