@@ -21,6 +21,7 @@ import dagster as dg
 from radiator_assets.automation.jobs import partition_range_tags, whole_history_tags
 from radiator_assets.settings import get_settings
 from radiator_assets.storage.engine import get_engine
+from radiator_assets.storage.migrations import ensure_migrated
 from radiator_assets.sync.window import incremental_range_start
 
 LOCAL_INSTANCE_YAML = """\
@@ -70,11 +71,15 @@ def run_sync(
     from radiator_assets.definitions import defs
 
     settings = get_settings()
+    engine = get_engine()
+    # Before anything reads the warehouse (the high-water mark below): a first run on an
+    # empty database migrates it, as the warehouse resource would in each step.
+    ensure_migrated(engine)
     today = datetime.now(UTC).date()
     first_day = since
     if first_day is None and mode == "incremental":
         first_day = incremental_range_start(
-            get_engine(), timedelta(minutes=settings.sync_overlap_minutes)
+            engine, timedelta(minutes=settings.sync_overlap_minutes)
         )
     tags = partition_range_tags(first_day, today) if first_day else whole_history_tags(today)
     issues_config: dict[str, Any] = {"mode": mode}
