@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 DRIVER = "postgresql+psycopg2"
 
 
+class DatabaseURLError(ValueError):
+    """`RADIATOR_DATABASE_URL` is not a PostgreSQL URL (the message never repeats it)."""
+
+
 #: URL schemes that mean PostgreSQL here (all spoken through psycopg2)
 POSTGRES_BACKENDS = ("postgresql", "postgres")
 URL_EXAMPLE = "postgresql://user:password@host:5432/radiator"
@@ -40,11 +44,11 @@ def normalise_url(raw: str | URL) -> URL:
     try:
         url = make_url(raw)
     except ArgumentError:
-        raise ValueError(
+        raise DatabaseURLError(
             f"RADIATOR_DATABASE_URL is not a database URL: write it like {URL_EXAMPLE}"
         ) from None
     if url.get_backend_name() not in POSTGRES_BACKENDS:
-        raise ValueError(
+        raise DatabaseURLError(
             f"RADIATOR_DATABASE_URL must be a PostgreSQL URL ({URL_EXAMPLE}), "
             f"not a {url.get_backend_name()!r} one"
         )
