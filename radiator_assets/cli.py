@@ -25,6 +25,11 @@ Handler = Callable[[argparse.Namespace], int]
 log = logging.getLogger("radiator_assets.cli")
 VERBOSE_FLAGS = ("-v", "--verbose")
 LOG_FILE_BYTES = 10 * 1024 * 1024
+DESCRIPTION = (
+    "Warehouse administration, the Tracker emulator, sync and the demo. An error is "
+    "printed as one line (exit code 2: change a setting or the configuration file; 1: "
+    "a runtime failure); full logs are under $RADIATOR_HOME/logs."
+)
 
 
 def _db_url(_: argparse.Namespace) -> int:
@@ -124,9 +129,7 @@ def _since_date(value: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="radiator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(prog="radiator", description=DESCRIPTION)
     parser.add_argument(
         "-v",
         "--verbose",

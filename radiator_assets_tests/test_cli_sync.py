@@ -90,3 +90,7 @@ def test_cli_prints_one_line_per_failed_step_and_what_the_failed_run_stored(
     assert 'STEP_FAILURE: Execution of step "tracker_changelog" failed.' in full_log
     assert "Stack Trace:" in full_log and "raise ChangelogSyncIncomplete(result)" in full_log
     assert "Traceback" not in ran.out + ran.err
+    # The token is in no output and no log, not even in part.
+    logs = "\n".join(f.read_text(encoding="utf-8") for f in (home / "logs").iterdir())
+    token = emulator.token
+    assert [p for p in (token[:4], token[:8], token) if p in ran.out + ran.err + logs] == []
