@@ -1,16 +1,35 @@
-"""The `radiator` command: warehouse administration, the emulator, sync and the demo."""
+"""The `radiator` command: warehouse administration, the emulator, sync and the demo.
+
+Every command runs inside one error boundary (`main`): an error that ends it is
+printed as one line, `radiator: error: <what> (<where>): <what to do>`, with
+exit code 2 when a setting or file has to change and 1 for a runtime failure;
+the traceback goes to `$RADIATOR_HOME/logs/radiator.log`, and to the console
+with `--verbose`. By default the console shows warnings only; `--verbose` shows
+every log line and Dagster's own console log.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 from radiator_assets.settings import get_settings
 
 Handler = Callable[[argparse.Namespace], int]
+log = logging.getLogger("radiator_assets.cli")
+VERBOSE_FLAGS = ("-v", "--verbose")
+LOG_FILE_BYTES = 10 * 1024 * 1024
+DESCRIPTION = (
+    "Warehouse administration, the Tracker emulator, sync and the demo. An error is "
+    "printed as one line (exit code 2: change a setting or the configuration file; 1: "
+    "a runtime failure); full logs are under $RADIATOR_HOME/logs."
+)
 
 
 def _db_url(_: argparse.Namespace) -> int:
@@ -57,6 +76,20 @@ def _db_stop(_: argparse.Namespace) -> int:
     return 0
 
 
+def check_configuration(*, tracker: bool) -> None:
+    """Fail fast, before any work: the settings, the metrics configuration file (when
+    there is one) and, with `tracker`, the Tracker credentials a client needs."""
+    from radiator_assets.resources import load_configured_metrics
+
+    settings = get_settings()
+    if tracker:
+        from radiator_assets.tracker.client import TrackerClient
+
+        with TrackerClient.from_settings(settings):
+            pass
+    load_configured_metrics(settings)
+
+
 def _sync(args: argparse.Namespace) -> int:
     from datetime import date
 
@@ -64,8 +97,10 @@ def _sync(args: argparse.Namespace) -> int:
     from radiator_assets.runner import run_sync
 
     since = date.fromisoformat(args.since) if args.since else None
+    check_configuration(tracker=True)
     selection = ["group:tracker", *(["group:reports"] if args.reports else [])]
-    outcome = run_sync(selection=selection, mode=args.mode, since=since, log_level=args.log_level)
+    log_level = args.log_level or ("DEBUG" if args.verbose else None)
+    outcome = run_sync(selection=selection, mode=args.mode, since=since, log_level=log_level)
     print_sync_summary(outcome)
     return 0 if outcome.success else 1
 
@@ -73,6 +108,7 @@ def _sync(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from radiator_assets.demo import DemoOptions, run_demo
 
+    check_configuration(tracker=False)  # the demo brings its own Tracker
     return run_demo(DemoOptions(issues=args.issues, seed=args.seed))
 
 
@@ -82,9 +118,24 @@ def _config_import(args: argparse.Namespace) -> int:
     return config_import(args.directory, args.output, force=args.force)
 
 
+def _since_date(value: str) -> str:
+    from datetime import date
+
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2025-01-31") from None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="radiator", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser = argparse.ArgumentParser(prog="radiator", description=DESCRIPTION)
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print every log line, Dagster's console log and the traceback of an error",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     db = commands.add_parser("db", help="the warehouse database").add_subparsers(
@@ -104,10 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser(
         "sync", help="materialize the ingestion assets in this process (no deployment needed)"
     )
-    sync.add_argument("--since", help="re-read issues updated since this UTC date (YYYY-MM-DD)")
+    sync.add_argument(
+        "--since", type=_since_date, help="re-read issues updated since this UTC date (YYYY-MM-DD)"
+    )
     sync.add_argument("--mode", choices=["incremental", "full", "reconcile"], default="incremental")
     sync.add_argument("--no-reports", dest="reports", action="store_false")
-    sync.add_argument("--log-level", default="INFO", help="Dagster log level printed")
+    sync.add_argument(
+        "--log-level",
+        default=None,
+        help="also print Dagster's console log from this level (default: only with --verbose; "
+        "the whole log is always written to $RADIATOR_HOME/logs/sync-<run id>.log)",
+    )
     sync.set_defaults(handler=_sync)
 
     commands.add_parser(
@@ -138,8 +196,78 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+class _ConsoleWarnings(logging.Filter):
+    """The quiet console: warnings only. Errors end a step or the command, and are
+    printed once as its error line; their details are in the log file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno == logging.WARNING
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage().strip().splitlines()
+        return f"radiator: warning: {message[0] if message else ''}"
+
+
+def _log_file() -> Path | None:
+    """`$RADIATOR_HOME/logs/radiator.log`, or None while the settings are invalid."""
+    try:
+        from radiator_assets.runner import logs_dir
+
+        return logs_dir() / "radiator.log"
+    except Exception:  # the settings error is reported by the command itself
+        return None
+
+
+@contextmanager
+def _logging(verbose: bool) -> Iterator[Path | None]:
+    """Log to the console (warnings; everything with `verbose`) and to the log file,
+    for the duration of one command; the previous logging setup is restored after."""
+    root = logging.getLogger()
+    handlers: list[logging.Handler] = []
+    console = logging.StreamHandler(sys.stderr)
+    if verbose:
+        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        console.addFilter(_ConsoleWarnings())
+        console.setFormatter(_OneLine())
+    handlers.append(console)
+    path = _log_file()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            to_file = logging.handlers.RotatingFileHandler(
+                path, maxBytes=LOG_FILE_BYTES, backupCount=3, encoding="utf-8", delay=True
+            )
+        except OSError:
+            path = None
+        else:
+            to_file.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            )
+            handlers.append(to_file)
+    level = root.level
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in handlers:
+        root.addHandler(handler)
+    quiet = {"alembic": logging.WARNING} if not verbose else {}
+    # Dagster's local storage runs Alembic on SQLite and narrates it at INFO.
+    previous = {name: logging.getLogger(name).level for name in quiet}
+    for name, value in quiet.items():
+        logging.getLogger(name).setLevel(value)
+    try:
+        yield path
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(level)
+        for name, value in previous.items():
+            logging.getLogger(name).setLevel(value)
+
+
+def _dispatch(argv: list[str], verbose: bool) -> int:
     if argv[:1] == ["export"]:
         from radiator_assets.reports.export import main as export_main
 
@@ -150,18 +278,44 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return emulator_main(argv[1:])
     args = build_parser().parse_args(argv)
-    if not args.verbose:
-        # Dagster flags its own beta parameters on every import; not the user's concern.
-        warnings.filterwarnings("ignore", message=r".*is currently in beta")
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        # Dagster's local storage runs Alembic on SQLite and narrates it at INFO.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    args.verbose = verbose
     handler: Handler = args.handler
     return handler(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`radiator ...`: runs one command and returns its exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Taken out wherever it is given: `radiator sync --verbose` works too, and export and
+    # the emulator (parsers of their own) never see it.
+    verbose = any(a in VERBOSE_FLAGS for a in argv)
+    argv = [a for a in argv if a not in VERBOSE_FLAGS]
+    with warnings.catch_warnings():
+        if not verbose:
+            # Dagster flags its own beta parameters on every import; not the user's concern.
+            warnings.filterwarnings("ignore", message=r".*is currently in beta")
+        with _logging(verbose):
+            try:
+                return _dispatch(argv, verbose)
+            except KeyboardInterrupt:
+                print("radiator: interrupted", file=sys.stderr)
+                return 130
+            except Exception as exc:
+                return _report(exc)
+
+
+def _report(exc: Exception) -> int:
+    """The error boundary's answer: the traceback to the log (and the console with
+    `verbose`), one line per problem to standard error, the exit code."""
+    from radiator_assets.cli_output import describe_error
+
+    code, lines = describe_error(exc)
+    # The traceback: to the log file, and with --verbose to the console as well (the
+    # quiet console shows warnings only).
+    log.error("%s", "; ".join(lines), exc_info=exc)
+    for line in lines:
+        print(f"radiator: error: {line}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -2,37 +2,77 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 
-from radiator_assets.runner import SyncOutcome
+from radiator_assets.runner import JournalRow, SyncOutcome
 
 
-def print_sync_summary(outcome: SyncOutcome) -> None:
-    """What a sync did, in a few lines a person reads."""
+def _written(outcome: SyncOutcome, asset: str, what: Callable[[JournalRow], str]) -> str | None:
+    """The line of a step that did not materialize: what it wrote before failing, or why
+    it did not run; None when it materialized."""
+    if asset in outcome.metadata:
+        return None
+    if outcome.failed(asset):
+        row = outcome.journal_row(asset)
+        if row is None:
+            return "FAILED before writing anything"
+        requests = f" ({row.api_requests} requests)" if row.api_requests else ""
+        return f"FAILED after writing {what(row)}{requests}"
+    # Dagster does not start the steps downstream of a failed one.
+    return "not run" if outcome.success else "not run (an earlier step failed)"
+
+
+def print_sync_summary(outcome: SyncOutcome, *, err: TextIO | None = None) -> None:
+    """What a sync did, in a few lines a person reads; one error line per failed step
+    (on `err`, standard error by default) with the path of the full log.
+
+    A failed step has no materialization: what it stored before failing comes from
+    its `tracker_sync_runs` row, never a misleading "0 seen"."""
+    err = err or sys.stderr
     issues = outcome.metadata.get("tracker_issues", {})
     changelog = outcome.metadata.get("tracker_changelog", {})
     history = outcome.metadata.get("tracker_task_history", {})
+    instead = _written(outcome, "tracker_issues", lambda r: f"{r.tasks_written} issues")
     print(
-        f"issues:    {issues.get('issues_seen', 0)} seen, {issues.get('rows_inserted', 0)} new, "
-        f"{issues.get('rows_updated', 0)} updated, {issues.get('rows_unchanged', 0)} unchanged, "
-        f"{issues.get('issues_marked_deleted', 0)} marked deleted "
-        f"({issues.get('api_requests', 0)} requests)"
+        "issues:    "
+        + (
+            instead
+            or f"{issues.get('issues_seen', 0)} seen, {issues.get('rows_inserted', 0)} new, "
+            f"{issues.get('rows_updated', 0)} updated, {issues.get('rows_unchanged', 0)} "
+            f"unchanged, {issues.get('issues_marked_deleted', 0)} marked deleted "
+            f"({issues.get('api_requests', 0)} requests)"
+        )
     )
+    instead = _written(outcome, "tracker_changelog", lambda r: f"{r.entries_written} new entries")
     print(
-        f"changelog: {changelog.get('issues_pending', 0)} issues fetched, "
-        f"{changelog.get('rows_inserted', 0)} new entries, {changelog.get('issues_gone', 0)} gone "
-        f"({changelog.get('api_requests', 0)} requests)"
+        "changelog: "
+        + (
+            instead
+            or f"{changelog.get('issues_pending', 0)} issues fetched, "
+            f"{changelog.get('rows_inserted', 0)} new entries, "
+            f"{changelog.get('issues_gone', 0)} gone ({changelog.get('api_requests', 0)} requests)"
+        )
     )
+    instead = _written(outcome, "tracker_task_history", lambda r: f"{r.history_written} stays")
     print(
-        f"history:   {history.get('tasks_touched', 0)} tasks rebuilt, "
-        f"{history.get('rows_inserted', 0)} stays written, "
-        f"{history.get('dagster/row_count', 0)} stays in total"
+        "history:   "
+        + (
+            instead
+            or f"{history.get('tasks_touched', 0)} tasks rebuilt, "
+            f"{history.get('rows_inserted', 0)} stays written, "
+            f"{history.get('dagster/row_count', 0)} stays in total"
+        )
     )
     failed = [name for name, passed in outcome.checks.items() if not passed]
     passed = len(outcome.checks) - len(failed)
     print(f"checks:    {passed} passed, {len(failed)} failed {failed or ''}")
     print(f"run:       {outcome.run_id} ({'success' if outcome.success else 'FAILED'})")
+    sys.stdout.flush()
+    where = f": full log in {outcome.log_path}" if outcome.log_path else ""
+    for failure in outcome.failures:
+        print(f"radiator: error: {failure.message} (step {failure.step}){where}", file=err)
 
 
 def _cell(value: Any) -> str:
@@ -54,3 +94,120 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+# --------------------------------------------------------------------------- errors
+
+CONFIG_ERROR = 2  # the user has to change a setting or a file
+RUNTIME_ERROR = 1  # something failed while running: the database, Tracker, a bug
+
+
+def _first_line(text: object) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _database_where() -> str:
+    """Which database, password hidden; never starts the embedded server."""
+    from pydantic import ValidationError
+
+    from radiator_assets.settings import get_settings
+    from radiator_assets.storage.engine import display_url, normalise_url
+
+    try:
+        settings = get_settings()
+        if settings.database_url is None:
+            return f"embedded server in {settings.pgdata_dir}"
+        return display_url(normalise_url(settings.database_url.get_secret_value()))
+    except (ValidationError, ValueError):
+        return "RADIATOR_DATABASE_URL"
+
+
+def _tracker_where() -> str:
+    from pydantic import ValidationError
+
+    from radiator_assets.settings import get_settings
+
+    try:
+        return f"Tracker at {get_settings().tracker_api_url}"
+    except ValidationError:
+        return "Tracker"
+
+
+def _settings_lines(exc: Any) -> list[str]:
+    """One line per invalid setting, from each error's location and message only: an
+    error's input is the environment it read, token and database URL included."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = ", ".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        what = f"{name}: {message}" if name else message
+        lines.append(
+            f"{what} (environment or .env): fix the variable (see Configuration in README.md)"
+        )
+    return lines
+
+
+def describe_error(exc: BaseException) -> tuple[int, list[str]]:
+    """The exit code and the line(s) `radiator` prints for an error that ended a
+    command: `<what> (<where>): <what to do>`, never a traceback nor a secret.
+
+    Unknown errors get their class and first line, and a pointer to `--verbose`."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+
+    from radiator_assets.metrics.config import MetricsConfigError
+    from radiator_assets.storage.embedded import EmbeddedServerError
+    from radiator_assets.storage.engine import DatabaseURLError
+    from radiator_assets.tracker.errors import TrackerConfigError, TrackerError
+
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        return CONFIG_ERROR, _settings_lines(exc)
+    if isinstance(exc, MetricsConfigError):
+        return CONFIG_ERROR, [
+            f"{f'{issue.key}: ' if issue.key else ''}{issue.message} "
+            f"({exc.source}{f', line {issue.line}' if issue.line else ''})"
+            for issue in exc.issues
+        ]
+    if isinstance(exc, FileNotFoundError):
+        return CONFIG_ERROR, [_first_line(exc) or f"not found: {exc.filename}"]
+    if isinstance(exc, DatabaseURLError):
+        return CONFIG_ERROR, [str(exc)]  # names RADIATOR_DATABASE_URL and the fix
+    if isinstance(exc, TrackerConfigError):
+        return CONFIG_ERROR, [
+            f"{_first_line(exc)} ({_tracker_where()}): check TRACKER_TOKEN, "
+            "TRACKER_AUTH_SCHEME and TRACKER_ORG_ID or TRACKER_CLOUD_ORG_ID"
+        ]
+    if isinstance(exc, TrackerError):
+        return RUNTIME_ERROR, [
+            f"{_first_line(exc)} ({_tracker_where()}): try again later; what was "
+            "stored is kept and the next sync resumes"
+        ]
+    if isinstance(exc, OperationalError):
+        return RUNTIME_ERROR, [
+            f"cannot use the database: {_first_line(exc.orig)} ({_database_where()}): "
+            "check RADIATOR_DATABASE_URL and that the server is running"
+        ]
+    if isinstance(exc, ProgrammingError):
+        if getattr(exc.orig, "pgcode", None) == "42P01":  # undefined_table
+            return RUNTIME_ERROR, [
+                f"the warehouse is not migrated: {_first_line(exc.orig)} "
+                f"({_database_where()}): run `radiator db upgrade`"
+            ]
+        return RUNTIME_ERROR, [
+            f"database error: {_first_line(exc.orig)} ({_database_where()}): "
+            "run `radiator db check`"
+        ]
+    if isinstance(exc, SQLAlchemyError):
+        return RUNTIME_ERROR, [
+            f"database error: {type(exc).__name__}: {_first_line(exc)} ({_database_where()})"
+            ": run with --verbose for the traceback"
+        ]
+    if isinstance(exc, EmbeddedServerError):
+        return RUNTIME_ERROR, [
+            f"{_first_line(exc)} (embedded server): set RADIATOR_DATABASE_URL to use another "
+            "server, or run with --verbose for its log"
+        ]
+    return RUNTIME_ERROR, [
+        f"{type(exc).__name__}: {_first_line(exc)}: run with --verbose for the traceback"
+    ]

@@ -5,10 +5,18 @@ Dagster's own `materialize`: the same assets, checks and resources as a
 deployment, so there is one code path. Runs are recorded in the Dagster
 instance at `$DAGSTER_HOME` (default `$RADIATOR_HOME/dagster`), so `dagster dev`
 started with the same `DAGSTER_HOME` shows them.
+
+The console stays quiet by default: Dagster's event log of every run, with the
+full traceback of a failed step, is written to `$RADIATOR_HOME/logs/sync-<run
+id>.log`, and the outcome carries one readable message per failed step plus
+what the failed run's steps wrote (from the `tracker_sync_runs` journal), so
+`radiator sync` can print a short summary. `log_level` prints Dagster's console
+log as well (`radiator --verbose sync`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,11 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from radiator_assets.automation.jobs import partition_range_tags, whole_history_tags
 from radiator_assets.settings import get_settings
 from radiator_assets.storage.engine import get_engine
+from radiator_assets.storage.migrations import ensure_migrated
 from radiator_assets.sync.window import incremental_range_start
+
+log = logging.getLogger(__name__)
 
 LOCAL_INSTANCE_YAML = """\
 # Local Dagster instance written by radiator: SQLite storage under this folder.
@@ -44,18 +58,144 @@ def dagster_home() -> Path:
 
 
 @dataclass(frozen=True)
+class StepFailure:
+    """A failed step and its error, in one line a person reads (no traceback)."""
+
+    step: str
+    message: str
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One `tracker_sync_runs` row of a run: what a sync step wrote, even if it failed."""
+
+    kind: str  # issues:<mode>, changelog, history
+    status: str
+    error: str | None
+    tasks_written: int
+    entries_written: int
+    history_written: int
+    api_requests: int
+
+    @property
+    def asset(self) -> str:
+        """The asset whose step wrote the row (`issues:full` -> `tracker_issues`)."""
+        return JOURNAL_ASSETS.get(self.kind.split(":", 1)[0], self.kind)
+
+
+JOURNAL_ASSETS = {
+    "issues": "tracker_issues",
+    "changelog": "tracker_changelog",
+    "history": "tracker_task_history",
+}
+
+
+@dataclass(frozen=True)
 class SyncOutcome:
     success: bool
     run_id: str
     metadata: dict[str, dict[str, Any]]  # asset key -> metadata values
     checks: dict[str, bool]  # check name -> passed
+    failures: tuple[StepFailure, ...] = ()
+    journal: tuple[JournalRow, ...] = ()  # read when the run failed
+    log_path: Path | None = None  # Dagster's event log of the run
 
     def value(self, asset: str, key: str, default: Any = None) -> Any:
         return self.metadata.get(asset, {}).get(key, default)
 
+    def journal_row(self, asset: str) -> JournalRow | None:
+        """The newest journal row of `asset`'s step in this run, if it wrote one."""
+        rows = [row for row in self.journal if row.asset == asset]
+        return rows[-1] if rows else None
+
+    def failed(self, step: str) -> bool:
+        return any(f.step == step for f in self.failures)
+
 
 def _plain(value: Any) -> Any:
     return getattr(value, "value", value)
+
+
+#: Dagster's own wrappers around the exception a step raised
+_WRAPPERS = ("Dagster", "Failure")
+MESSAGE_LIMIT = 500
+
+
+def error_message(error: Any) -> str:
+    """`Class: message` of the exception a step raised, on one line.
+
+    Dagster wraps it (`DagsterExecutionStepExecutionError`, or `Failure` raised
+    from it): the first error of the chain that is not a wrapper is the one the
+    step's code raised; its own causes are lower-level details for the log."""
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = error.cause or error.context
+    chosen = next((e for e in chain if not e.cls_name.startswith(_WRAPPERS)), chain[0])
+    text = chosen.message.strip()
+    # format_exception_only writes `module.Class: message`
+    head, sep, rest = text.partition(": ")
+    if sep and head.rsplit(".", 1)[-1] == chosen.cls_name:
+        text = rest
+    text = " ".join(text.split())
+    if len(text) > MESSAGE_LIMIT:
+        text = text[: MESSAGE_LIMIT - 3] + "..."
+    return f"{chosen.cls_name}: {text}" if text else chosen.cls_name
+
+
+def _step_failures(result: dg.ExecuteInProcessResult) -> tuple[StepFailure, ...]:
+    failures = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        message = error_message(data.error) if data.error is not None else "failed"
+        failures.append(StepFailure(event.step_key or "?", message))
+    return tuple(failures)
+
+
+def read_journal(engine: Engine, run_id: str) -> tuple[JournalRow, ...]:
+    """The journal rows a run wrote, oldest first (read-only; empty if unreadable)."""
+    query = sa.text(
+        "SELECT kind, status, error, tasks_written, entries_written, history_written, "
+        "api_requests FROM tracker_sync_runs WHERE dagster_run_id = :run_id ORDER BY id"
+    )
+    try:
+        with engine.connect() as conn:
+            return tuple(JournalRow(*row) for row in conn.execute(query, {"run_id": run_id}).all())
+    except SQLAlchemyError:
+        # The failure may be the database itself; the step's error says so.
+        return ()
+
+
+def logs_dir() -> Path:
+    """`$RADIATOR_HOME/logs`, where runs and the command write their full logs."""
+    return get_settings().home.resolve() / "logs"
+
+
+def write_event_log(instance: dg.DagsterInstance, run_id: str) -> Path:
+    """Dagster's event log of the run, every level, with the full error of each failure."""
+    path = logs_dir() / f"sync-{run_id}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    errors_written: set[str] = set()
+    with path.open("w", encoding="utf-8") as out:
+        for entry in instance.all_logs(run_id):
+            event = entry.dagster_event
+            moment = datetime.fromtimestamp(entry.timestamp, UTC).isoformat(timespec="milliseconds")
+            level = logging_level_name(entry.level)
+            kind = event.event_type_value if event is not None else "LOG"
+            message = entry.user_message or (event.message if event is not None else "") or ""
+            out.write(f"{moment} {level} {entry.step_key or '-'} {kind}: {message}\n")
+            error = getattr(event.event_specific_data, "error", None) if event else None
+            if error is not None:
+                text = error.to_string().rstrip()
+                # the run's failure repeats its first failed step's error
+                if text not in errors_written:
+                    errors_written.add(text)
+                    out.write(text + "\n")
+    return path
+
+
+def logging_level_name(level: int | str) -> str:
+    return level if isinstance(level, str) else logging.getLevelName(level)
 
 
 def run_sync(
@@ -64,17 +204,24 @@ def run_sync(
     mode: str = "incremental",
     since: date | None = None,
     instance: dg.DagsterInstance | None = None,
-    log_level: str = "WARNING",
+    log_level: str | None = None,
 ) -> SyncOutcome:
-    """Materialize the ingestion assets (and whatever `selection` adds) in this process."""
+    """Materialize the ingestion assets (and whatever `selection` adds) in this process.
+
+    Dagster's console log is printed from `log_level` up (None: not at all); the
+    whole event log is written to `outcome.log_path` either way."""
     from radiator_assets.definitions import defs
 
     settings = get_settings()
+    engine = get_engine()
+    # Before anything reads the warehouse (the high-water mark below): a first run on an
+    # empty database migrates it, as the warehouse resource would in each step.
+    ensure_migrated(engine)
     today = datetime.now(UTC).date()
     first_day = since
     if first_day is None and mode == "incremental":
         first_day = incremental_range_start(
-            get_engine(), settings.tracker_query, timedelta(minutes=settings.sync_overlap_minutes)
+            engine, settings.tracker_query, timedelta(minutes=settings.sync_overlap_minutes)
         )
     tags = partition_range_tags(first_day, today) if first_day else whole_history_tags(today)
     issues_config: dict[str, Any] = {"mode": mode}
@@ -106,11 +253,16 @@ def run_sync(
                     if dg.AssetKey("tracker_issues") in keys
                     else {}
                 ),
-                "loggers": {"console": {"config": {"log_level": log_level}}},
+                "loggers": {"console": {"config": {"log_level": log_level or "CRITICAL"}}},
             },
             selection=selected,
             raise_on_error=False,
         )
+        try:
+            log_path: Path | None = write_event_log(instance, result.run_id)
+        except OSError as exc:
+            log.warning("could not write the run's event log: %s", exc)
+            log_path = None
     finally:
         if own_instance:
             instance.dispose()
@@ -122,4 +274,12 @@ def run_sync(
         evaluation.check_name: evaluation.passed
         for evaluation in result.get_asset_check_evaluations()
     }
-    return SyncOutcome(result.success, result.run_id, metadata, checks_passed)
+    return SyncOutcome(
+        result.success,
+        result.run_id,
+        metadata,
+        checks_passed,
+        failures=_step_failures(result),
+        journal=() if result.success else read_journal(engine, result.run_id),
+        log_path=log_path,
+    )

@@ -2,7 +2,8 @@
 
 Everything comes from the environment (and an optional `.env` in the working
 directory). Secrets are `SecretStr`, so a repr, a log line or Dagster metadata
-built from a `Settings` object never shows them.
+built from a `Settings` object never shows them; validation errors never echo
+their input (`hide_input_in_errors`), which holds the token and the database URL.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +27,8 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        # An error's input is the whole environment read (token, database URL): never show it.
+        hide_input_in_errors=True,
     )
 
     # --- warehouse -------------------------------------------------------------
@@ -63,7 +67,17 @@ class Settings(BaseSettings):
 
     @field_validator("tracker_api_url")
     @classmethod
-    def _strip_trailing_slash(cls, value: str) -> str:
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            parts, host = None, None
+        if parts is None or parts.scheme not in ("http", "https") or not host:
+            raise ValueError(
+                f"must be an http:// or https:// URL with a host, such as {DEFAULT_TRACKER_API_URL}"
+            )
         return value.rstrip("/")
 
     @model_validator(mode="after")

@@ -7,7 +7,10 @@ reporting periods, the author -> team -> lead maps and the thresholds.
 `load_metrics_config(path)` validates the file on load; every problem is
 reported with the key *and* the line of the file it comes from (the YAML node
 tree is composed alongside the data, so pydantic's error locations map back to
-lines). `MetricsConfig.default()` is the bundled example (`radiator.example.yaml`
+lines). A file must also make sense as a whole: it is not empty, it lists
+statuses, and every role (given or default) names a listed status; the model
+itself does not insist, so code can build partial configurations.
+`MetricsConfig.default()` is the bundled example (`radiator.example.yaml`
 at the repository root is generated from the same text) and works without a
 file.
 
@@ -604,8 +607,18 @@ def parse_metrics_config(text: str, *, source: str = "<string>") -> MetricsConfi
         raise MetricsConfigError(source, [ConfigIssue("(yaml syntax)", line, problem)]) from None
 
     issues = _duplicate_keys(root, ())
-    if data is None:
-        data = {}
+    if data is None or data == {}:
+        raise MetricsConfigError(
+            source,
+            [
+                ConfigIssue(
+                    "",
+                    1,
+                    "the file is empty: list the statuses, roles and periods of your "
+                    "workflow (start from a copy of radiator.example.yaml)",
+                )
+            ],
+        )
     if not isinstance(data, dict):
         line = root.start_mark.line + 1 if root is not None else None
         issues.append(
@@ -615,7 +628,7 @@ def parse_metrics_config(text: str, *, source: str = "<string>") -> MetricsConfi
         raise MetricsConfigError(source, issues)
 
     try:
-        return MetricsConfig.model_validate(data)
+        config = MetricsConfig.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
             loc = tuple(error["loc"])
@@ -633,6 +646,58 @@ def parse_metrics_config(text: str, *, source: str = "<string>") -> MetricsConfi
             clean = tuple(p for p in loc if p != "[key]")
             issues.append(ConfigIssue(format_loc(clean), _line_of(root, clean), message))
         raise MetricsConfigError(source, issues) from None
+    issues = _whole_file_issues(config, data, root)
+    if issues:
+        raise MetricsConfigError(source, issues)
+    return config
+
+
+def _whole_file_issues(
+    config: MetricsConfig, data: dict[str, Any], root: yaml.Node | None
+) -> list[ConfigIssue]:
+    """What a user's file needs beyond valid keys: statuses, and roles that name them.
+
+    Checked here, on loading a file, rather than in the model: code (and tests)
+    build partial `MetricsConfig` objects on purpose. A role left out of the file
+    takes its default (the predecessor's status names), which must be listed too;
+    its problem is reported at the `roles` key, or at `statuses` without one."""
+    if not config.statuses:
+        return [
+            ConfigIssue(
+                "statuses",
+                _line_of(root, ("statuses",)),
+                "required: list your workflow's statuses in order, each with its block "
+                "(see radiator.example.yaml)",
+            )
+        ]
+    given = data.get("roles") if isinstance(data.get("roles"), dict) else {}
+    fallback_loc: Loc = ("roles",) if "roles" in data else ("statuses",)
+    issues: list[ConfigIssue] = []
+    for field in Roles.model_fields:
+        value = getattr(config.roles, field)
+        names = (
+            [(i, name) for i, name in enumerate(value)]
+            if isinstance(value, tuple)
+            else [(None, value)]
+        )
+        for index, name in names:
+            if config.is_known(name):
+                continue
+            key = field if index is None else f"{field}[{index}]"
+            if field in given:
+                loc: Loc = ("roles", field) if index is None else ("roles", field, index)
+                default = ""
+            else:
+                loc, default = fallback_loc, " (the default)"
+            issues.append(
+                ConfigIssue(
+                    f"roles.{key}",
+                    _line_of(root, loc),
+                    f"{name!r}{default} is not one of the statuses listed (by name or key); "
+                    f"add it to statuses, or set roles.{field} to a listed status",
+                )
+            )
+    return issues
 
 
 def _line_of(root: yaml.Node | None, loc: Loc) -> int | None:

@@ -11,6 +11,10 @@ A BOM, blank lines, `#` comment lines and whitespace around fields are
 tolerated; any other malformed line is a `PredecessorConfigError` naming the file and
 line. Missing optional files give empty sections. Roles, queues, thresholds and
 the other settings get the defaults, written out so the user can edit them.
+The roles are the predecessor's built-in status names; a role status that
+`status_order.txt` does not list (typically the implementation queue's testing
+statuses) is appended from the bundled example, with its block, so the roles
+name listed statuses as a configuration file must.
 """
 
 from __future__ import annotations
@@ -140,8 +144,10 @@ def import_predecessor_config(directory: Path) -> str:
     if not directory.is_dir():
         raise PredecessorConfigError(f"{directory}: not a directory")
     defaults = MetricsConfig()
+    statuses = _statuses(directory)
+    added = _role_statuses_missing_from(statuses)
     document: dict[str, Any] = {
-        "statuses": _statuses(directory),
+        "statuses": statuses + added,
         "roles": Roles().model_dump(mode="json"),
         "queues": defaults.queues.model_dump(mode="json"),
         "periods": _periods(directory),
@@ -161,6 +167,12 @@ def import_predecessor_config(directory: Path) -> str:
         "# Statuses are in workflow order (DevLT uses it); see radiator.example.yaml\n"
         "# for what every key means.\n"
     )
+    if added:
+        names = ", ".join(status["name"] for status in added)
+        header += (
+            f"# The last {len(added)} statuses ({names}) are not in {STATUS_FILE}: the roles\n"
+            "# name them, so they were added from radiator.example.yaml with its blocks.\n"
+        )
     text = header + yaml.safe_dump(
         document, allow_unicode=True, sort_keys=False, default_flow_style=False, width=100
     )
@@ -169,6 +181,29 @@ def import_predecessor_config(directory: Path) -> str:
     except MetricsConfigError as exc:
         raise PredecessorConfigError(f"the converted configuration is invalid:\n{exc}") from None
     return text
+
+
+def _role_statuses_missing_from(statuses: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The bundled example's entries for the default roles' statuses not in `statuses`."""
+    listed = {normalize_status(status["name"]) for status in statuses}
+    example = MetricsConfig.default()
+    roles = Roles()
+    names = [
+        roles.pause,
+        roles.ready_for_development,
+        roles.in_development,
+        roles.external_test,
+        roles.discovery_backlog,
+        *roles.testing_returns,
+    ]
+    added: list[dict[str, str]] = []
+    for name in names:
+        found = example.status(name)
+        if normalize_status(name) in listed or found is None:
+            continue
+        listed.add(normalize_status(name))
+        added.append({"name": found.name, "block": found.block})
+    return added
 
 
 def config_import(
@@ -201,4 +236,12 @@ def config_import(
         f"{len(config.teams.authors)} authors, {len(config.teams.leads)} team leads",
         file=out,
     )
+    listed = {normalize_status(s["name"]) for s in _statuses(Path(directory))}
+    added = [s.name for s in config.statuses if normalize_status(s.name) not in listed]
+    if added:
+        print(
+            f"added {len(added)} statuses the roles name but {STATUS_FILE} does not list "
+            f"({', '.join(added)}): check their blocks in {output}",
+            file=out,
+        )
     return 0

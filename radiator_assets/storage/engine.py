@@ -4,7 +4,8 @@ One function decides the URL for the app, Alembic and the tests alike:
 `RADIATOR_DATABASE_URL` when set, otherwise the embedded server under
 `$RADIATOR_HOME/pgdata`. The project speaks psycopg2 only (the driver
 `dagster-postgres` brings), so every URL is normalised to spell it out: a bare
-`postgresql://` would mean psycopg 3 to SQLAlchemy 2.1.
+`postgresql://` would mean psycopg 3 to SQLAlchemy 2.1, and `postgres://`
+nothing at all.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError
 
 from radiator_assets.settings import Settings, get_settings
 from radiator_assets.storage import embedded
@@ -24,11 +26,32 @@ log = logging.getLogger(__name__)
 DRIVER = "postgresql+psycopg2"
 
 
+class DatabaseURLError(ValueError):
+    """`RADIATOR_DATABASE_URL` is not a PostgreSQL URL (the message never repeats it)."""
+
+
+#: URL schemes that mean PostgreSQL here (all spoken through psycopg2)
+POSTGRES_BACKENDS = ("postgresql", "postgres")
+URL_EXAMPLE = "postgresql://user:password@host:5432/radiator"
+
+
 def normalise_url(raw: str | URL) -> URL:
-    """Spell the psycopg2 driver out; reject anything that is not PostgreSQL."""
-    url = make_url(raw)
-    if url.get_backend_name() != "postgresql":
-        raise ValueError(f"radiator_assets needs PostgreSQL, got a {url.get_backend_name()!r} URL")
+    """Spell the psycopg2 driver out; reject anything that is not PostgreSQL.
+
+    `postgres://` (as Heroku and many tools write it), `postgresql://` and
+    `postgresql+<driver>://` all become `postgresql+psycopg2://`. Errors never
+    repeat the URL: it may hold a password."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise DatabaseURLError(
+            f"RADIATOR_DATABASE_URL is not a database URL: write it like {URL_EXAMPLE}"
+        ) from None
+    if url.get_backend_name() not in POSTGRES_BACKENDS:
+        raise DatabaseURLError(
+            f"RADIATOR_DATABASE_URL must be a PostgreSQL URL ({URL_EXAMPLE}), "
+            f"not a {url.get_backend_name()!r} one"
+        )
     return url.set(drivername=DRIVER)
 
 

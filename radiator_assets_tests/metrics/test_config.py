@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from radiator_assets.metrics.config import (
     MetricsConfig,
@@ -20,6 +21,18 @@ from radiator_assets.metrics.default_config import DEFAULT_CONFIG_YAML
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "radiator.example.yaml"
+
+
+def fragment(text: str) -> MetricsConfig:
+    """A partial configuration, for look-up tests: the model alone (a user's file must be
+    complete, see test_config_semantics.py)."""
+    return MetricsConfig.model_validate(yaml.safe_load(text))
+
+
+def example_with(old: str, new: str) -> str:
+    """The bundled example with one line changed: a complete file."""
+    assert old in DEFAULT_CONFIG_YAML
+    return DEFAULT_CONFIG_YAML.replace(old, new)
 
 
 def error_of(text: str) -> MetricsConfigError:
@@ -81,8 +94,8 @@ def test_default_config_blocks_of_the_implementation_queue():
     ]
 
 
-def test_empty_file_gives_the_spec_defaults():
-    config = parse_metrics_config("")
+def test_a_model_built_without_values_has_the_spec_defaults():
+    config = MetricsConfig()
 
     assert (
         config.min_stay_seconds,
@@ -110,7 +123,8 @@ def test_missing_file_raises_file_not_found(tmp_path):
 
 def test_loader_tolerates_a_byte_order_mark(tmp_path):
     path = tmp_path / "radiator.yaml"
-    path.write_bytes("\ufeffmin_stay_seconds: 60\n".encode())
+    text = example_with("min_stay_seconds: 300", "min_stay_seconds: 60")
+    path.write_bytes(("\ufeff" + text).encode())
 
     assert load_metrics_config(path).min_stay_seconds == 60
 
@@ -212,13 +226,13 @@ def test_error_lists_every_problem_at_once():
 
 
 def test_status_matches_by_key_case_insensitively():
-    config = parse_metrics_config("statuses:\n  - {name: Закрыт, key: closed, block: done}\n")
+    config = fragment("statuses:\n  - {name: Закрыт, key: closed, block: done}\n")
 
     assert (config.block_of("CLOSED"), config.block_of(" закрыт ")) == ("done", "done")
 
 
 def test_display_name_wins_over_another_status_key():
-    config = parse_metrics_config(
+    config = fragment(
         "statuses:\n"
         "  - {name: Открыт, key: open, block: backlog}\n"
         "  - {name: Open, block: backlog}\n"
@@ -259,13 +273,13 @@ def test_team_of_an_unknown_or_empty_author_is_no_team():
 
 
 def test_team_of_an_author_with_an_empty_team_is_no_team():
-    config = parse_metrics_config('teams:\n  authors:\n    "Author 9": ""\n')
+    config = fragment('teams:\n  authors:\n    "Author 9": ""\n')
 
     assert config.team_of("Author 9") == "Без команды"
 
 
 def test_no_team_label_is_configurable():
-    config = parse_metrics_config("teams:\n  no_team: No team\n")
+    config = fragment("teams:\n  no_team: No team\n")
 
     assert config.team_of("Nobody") == "No team"
 
@@ -294,7 +308,7 @@ def test_period_of_a_moment_outside_every_period_is_none():
 
 
 def test_resolve_as_of_prefers_the_file_value():
-    config = parse_metrics_config("as_of: 2025-07-01T00:00:00Z\n")
+    config = fragment("as_of: 2025-07-01T00:00:00Z\n")
 
     assert config.resolve_as_of(datetime(2026, 1, 1, tzinfo=UTC)) == datetime(
         2025, 7, 1, tzinfo=UTC
@@ -326,7 +340,7 @@ def test_model_copy_with_new_statuses_rebuilds_the_lookup():
 
 def test_configured_config_is_read_from_the_settings_path(tmp_path):
     path = tmp_path / "custom.yaml"
-    path.write_text("min_stay_seconds: 42\n", encoding="utf-8")
+    path.write_text(example_with("min_stay_seconds: 300", "min_stay_seconds: 42"), "utf-8")
 
     config = load_configured_metrics_config(SimpleNamespace(metrics_config_path=path))
 

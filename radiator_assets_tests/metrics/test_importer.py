@@ -137,7 +137,27 @@ def test_config_import_writes_a_loadable_file(predecessor_dir, tmp_path):
 
     code = config_import(predecessor_dir, output, stdout=io.StringIO(), stderr=io.StringIO())
 
-    assert (code, len(load_metrics_config(output).statuses)) == (0, 9)
+    # the 9 statuses of status_order.txt and the 2 testing statuses the roles name
+    assert (code, len(load_metrics_config(output).statuses)) == (0, 11)
+
+
+def test_import_adds_the_role_statuses_the_predecessor_files_do_not_list(predecessor_dir):
+    text = import_predecessor_config(predecessor_dir)
+    config = parse_metrics_config(text)
+
+    assert [(s.name, s.block) for s in config.statuses][9:] == [
+        ("Testing", "delivery"),
+        ("Внешний тест", "delivery"),
+    ]
+    assert "(Testing, Внешний тест) are not in status_order.txt" in text
+
+
+def test_config_import_says_which_statuses_it_added(predecessor_dir, tmp_path):
+    out = io.StringIO()
+
+    code = config_import(predecessor_dir, tmp_path / "radiator.yaml", stdout=out)
+
+    assert (code, "added 2 statuses the roles name" in out.getvalue()) == (0, True)
 
 
 def test_config_import_refuses_to_overwrite_without_force(predecessor_dir, tmp_path):

@@ -16,12 +16,12 @@ ALL = "Queue: CPO, FULLSTACK"
 
 @pytest.fixture
 def big_emulator(tracker_emulator_factory, big_light_org):
-    return tracker_emulator_factory(big_light_org.org)
+    return tracker_emulator_factory(big_light_org)
 
 
-def test_light_generation_of_10050_issues_takes_a_few_seconds(big_light_org):
-    assert len(big_light_org.org.records) == 10_050
-    assert big_light_org.seconds < 10
+def test_light_generation_gives_10050_issues(big_light_org):
+    # Its speed is measured by benchmarks/bench_emulator.py, never asserted in a test.
+    assert len(big_light_org.records) == 10_050
 
 
 def test_scroll_returns_every_issue_past_the_10000_cap_exactly_once(
@@ -30,7 +30,7 @@ def test_scroll_returns_every_issue_past_the_10000_cap_exactly_once(
     client = tracker_client_factory(big_emulator)
     ids = [issue["id"] for issue in client.search(ALL)]
     assert len(ids) == 10_050
-    assert set(ids) == set(big_light_org.org.records)
+    assert set(ids) == set(big_light_org.records)
     # 11 pages of up to 1000, the empty page that ends the scroll, then the release.
     assert big_emulator.request_count("/issues/_search$") == 12
     assert big_emulator.request_count("/scroll/_clear$") == 1

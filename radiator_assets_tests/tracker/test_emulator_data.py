@@ -3,7 +3,6 @@ enough to exercise every hard case of the metric spec."""
 
 import itertools
 import json
-import time
 from datetime import timedelta
 
 import pytest
@@ -41,12 +40,11 @@ def test_another_seed_gives_another_org():
     assert _snapshot(generate_org(seed=5, n_issues=40)) != _snapshot(generate_org(6, 40))
 
 
-def test_full_org_of_10000_issues_has_about_200000_entries_in_a_few_seconds():
-    started = time.perf_counter()
+def test_full_org_of_10000_issues_has_about_200000_entries():
+    # Its speed is measured by benchmarks/bench_emulator.py, never asserted in a test.
     org = generate_org(seed=7, n_issues=10_000)
-    elapsed = time.perf_counter() - started
+    assert len(org.records) == 10_000
     assert 150_000 <= org.changelog_entry_count <= 260_000
-    assert elapsed < 15
 
 
 def test_issue_status_equals_its_last_status_change(medium_org):

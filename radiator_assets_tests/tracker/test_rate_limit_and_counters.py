@@ -1,7 +1,6 @@
 """The shared token bucket and the request counters."""
 
 import threading
-import time
 
 from radiator_assets.tracker.counters import RequestCounters
 from radiator_assets.tracker.rate_limit import TokenBucket
@@ -44,20 +43,23 @@ def test_bucket_refills_while_idle():
 
 
 def test_bucket_caps_the_rate_across_threads():
-    bucket = TokenBucket(200, burst=1)
+    # The clock stands still, so every token is reserved at the same instant: whatever
+    # the interleaving of the threads, the k-th token must wait k intervals.
+    t = FakeTime()
+    waits: list[float] = []
+    bucket = TokenBucket(200, burst=1, clock=t.clock, sleep=lambda _: None)
 
     def worker() -> None:
         for _ in range(5):
-            bucket.acquire()
+            waits.append(bucket.acquire())
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
-    started = time.monotonic()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     # 20 tokens at 200/s with a burst of 1 cannot be had in less than 19 intervals.
-    assert time.monotonic() - started >= 19 / 200 - 0.005
+    assert [round(w, 6) for w in sorted(waits)] == [round(k / 200, 6) for k in range(20)]
 
 
 def test_counters_snapshot_since_and_reset():

@@ -1,0 +1,96 @@
+"""`radiator sync` as a person runs it: against the emulator and a real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from radiator_assets.settings import get_settings
+from radiator_assets.tracker.emulator import Fault, TrackerEmulator, generate_org
+from radiator_assets_tests.cli_env import point_cli_at, run_cli, scalar, table_names
+
+
+@pytest.fixture
+def emulator(tracker_emulator_factory: Callable[..., TrackerEmulator]) -> TrackerEmulator:
+    # A short span keeps the first sync's partition range (and Dagster's events) small.
+    return tracker_emulator_factory(generate_org(seed=3, n_issues=40, span_days=20))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    yield
+    get_settings.cache_clear()
+
+
+# Slow: without a high-water mark the run covers every daily partition since 2017, and
+# Dagster records some 7,000 events for it.
+@pytest.mark.slow
+def test_first_sync_on_an_empty_external_database_migrates_first(
+    emulator: TrackerEmulator,
+    empty_database_url: URL,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert table_names(empty_database_url) == set()
+    point_cli_at(monkeypatch, tmp_path, empty_database_url, emulator)
+
+    ran = run_cli(capsys, "sync", "--no-reports")
+
+    live = len(list(emulator.org.live()))
+    assert ran.code == 0, ran.err[-3000:]
+    assert f"issues:    {live} seen, {live} new" in ran.out
+    # Quiet: no Dagster log on the console, only the warning that the bundled example
+    # configuration is used; the run's event log is in a file.
+    assert [line for line in ran.err_lines if not line.startswith("radiator: warning: ")] == []
+    assert len(list((tmp_path / "home" / "logs").glob("sync-*.log"))) == 1
+    assert scalar(empty_database_url, "SELECT count(*) FROM tracker_tasks") == live
+    assert scalar(empty_database_url, "SELECT count(*) FROM tracker_changelog") == sum(
+        len(record.changelog) for record in emulator.org.live()
+    )
+
+
+def test_cli_prints_one_line_per_failed_step_and_what_the_failed_run_stored(
+    emulator: TrackerEmulator,
+    database_url: URL,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = point_cli_at(monkeypatch, tmp_path, database_url, emulator)
+    broken = next(r for r in emulator.org.live() if r.changelog)
+    # One issue's changelog is refused (a non-retryable 400): the others are stored.
+    emulator.add_fault(Fault.http(400, rf"/issues/({broken.id}|{broken.key})/changelog", None))
+    since = (emulator.org.now - timedelta(days=21)).date().isoformat()
+
+    ran = run_cli(capsys, "sync", "--no-reports", "--since", since)
+
+    stored = scalar(database_url, "SELECT count(*) FROM tracker_changelog")
+    run_id = scalar(database_url, "SELECT max(dagster_run_id) FROM tracker_sync_runs")
+    assert ran.code == 1
+    assert 0 < stored < sum(len(r.changelog) for r in emulator.org.live())
+    assert f"changelog: FAILED after writing {stored} new entries" in ran.out
+    assert "history:   not run (an earlier step failed)" in ran.out
+    assert f"run:       {run_id} (FAILED)" in ran.out
+    log_path = home.resolve() / "logs" / f"sync-{run_id}.log"
+    # No radiator.yaml: the bundled example is used, and said so.
+    warning, error = ran.err_lines
+    assert warning.startswith("radiator: warning: no metrics configuration at ")
+    assert error.startswith(
+        f"radiator: error: ChangelogSyncIncomplete: 1 issue(s) left unsynced "
+        "(their stored rows and cursors are untouched; the next sync retries them): "
+        f"{broken.key}: TrackerHTTPError: Tracker answered HTTP 400"
+    )
+    assert error.endswith(f"(step tracker_changelog): full log in {log_path}")
+    full_log = log_path.read_text(encoding="utf-8")
+    assert 'STEP_FAILURE: Execution of step "tracker_changelog" failed.' in full_log
+    assert "Stack Trace:" in full_log and "raise ChangelogSyncIncomplete(result)" in full_log
+    assert "Traceback" not in ran.out + ran.err
+    # The token is in no output and no log, not even in part.
+    logs = "\n".join(f.read_text(encoding="utf-8") for f in (home / "logs").iterdir())
+    token = emulator.token
+    assert [p for p in (token[:4], token[:8], token) if p in ran.out + ran.err + logs] == []
