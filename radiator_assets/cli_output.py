@@ -41,7 +41,9 @@ def print_sync_summary(outcome: SyncOutcome, *, err: TextIO | None = None) -> No
             instead
             or f"{issues.get('issues_seen', 0)} seen, {issues.get('rows_inserted', 0)} new, "
             f"{issues.get('rows_updated', 0)} updated, {issues.get('rows_unchanged', 0)} "
-            f"unchanged, {issues.get('issues_marked_deleted', 0)} marked deleted "
+            f"unchanged, {issues.get('issues_quarantined', 0)} quarantined, "
+            f"{issues.get('issues_marked_deleted', 0)} deleted in Tracker, "
+            f"{issues.get('issues_out_of_query', 0)} out of the query "
             f"({issues.get('api_requests', 0)} requests)"
         )
     )
@@ -52,6 +54,7 @@ def print_sync_summary(outcome: SyncOutcome, *, err: TextIO | None = None) -> No
             instead
             or f"{changelog.get('issues_pending', 0)} issues fetched, "
             f"{changelog.get('rows_inserted', 0)} new entries, "
+            f"{changelog.get('issues_quarantined', 0)} quarantined, "
             f"{changelog.get('issues_gone', 0)} gone ({changelog.get('api_requests', 0)} requests)"
         )
     )

@@ -66,6 +66,10 @@ def point_cli_at(
             "TRACKER_API_URL": emulator.base_url,
             "TRACKER_TOKEN": emulator.token,
             "TRACKER_ORG_ID": emulator.org_id,
+            # The partitions a first sync covers start with the organisation, as a user sets it.
+            "RADIATOR_HISTORY_START": min(r.created_at for r in emulator.org.live())
+            .date()
+            .isoformat(),
         }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -26,9 +25,6 @@ def _fresh_settings() -> Iterator[None]:
     get_settings.cache_clear()
 
 
-# Slow: without a high-water mark the run covers every daily partition since 2017, and
-# Dagster records some 7,000 events for it.
-@pytest.mark.slow
 def test_first_sync_on_an_empty_external_database_migrates_first(
     emulator: TrackerEmulator,
     empty_database_url: URL,
@@ -62,33 +58,31 @@ def test_cli_prints_one_line_per_failed_step_and_what_the_failed_run_stored(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     home = point_cli_at(monkeypatch, tmp_path, database_url, emulator)
-    broken = next(r for r in emulator.org.live() if r.changelog)
-    # One issue's changelog is refused (a non-retryable 400): the others are stored.
-    emulator.add_fault(Fault.http(400, rf"/issues/({broken.id}|{broken.key})/changelog", None))
-    since = (emulator.org.now - timedelta(days=21)).date().isoformat()
+    # The issue listing breaks for good after a few pages: the batches before are stored.
+    monkeypatch.setenv("TRACKER_PER_SCROLL", "5")
+    monkeypatch.setenv("RADIATOR_SYNC_BATCH_SIZE", "5")
+    emulator.add_fault(Fault.http(400, "scrollId=", None, skip=3))
 
-    ran = run_cli(capsys, "sync", "--no-reports", "--since", since)
+    ran = run_cli(capsys, "sync", "--no-reports")
 
-    stored = scalar(database_url, "SELECT count(*) FROM tracker_changelog")
+    stored = scalar(database_url, "SELECT count(*) FROM tracker_tasks")
     run_id = scalar(database_url, "SELECT max(dagster_run_id) FROM tracker_sync_runs")
     assert ran.code == 1
-    assert 0 < stored < sum(len(r.changelog) for r in emulator.org.live())
-    assert f"changelog: FAILED after writing {stored} new entries" in ran.out
-    assert "history:   not run (an earlier step failed)" in ran.out
+    assert 20 <= stored < 40  # four pages of five, and what the restarted scrolls add
+    assert f"issues:    FAILED after writing {stored} issues" in ran.out
+    assert "changelog: not run (an earlier step failed)" in ran.out
     assert f"run:       {run_id} (FAILED)" in ran.out
     log_path = home.resolve() / "logs" / f"sync-{run_id}.log"
     # No radiator.yaml: the bundled example is used, and said so.
-    warning, error = ran.err_lines
+    warning, *restarts, error = ran.err_lines
     assert warning.startswith("radiator: warning: no metrics configuration at ")
-    assert error.startswith(
-        f"radiator: error: ChangelogSyncIncomplete: 1 issue(s) left unsynced "
-        "(their stored rows and cursors are untouched; the next sync retries them): "
-        f"{broken.key}: TrackerHTTPError: Tracker answered HTTP 400"
-    )
-    assert error.endswith(f"(step tracker_changelog): full log in {log_path}")
+    assert len(restarts) == 3  # each restart of the listing is said, then it gives up
+    assert all("issue listing broke off" in r and "starting over" in r for r in restarts)
+    assert error.startswith("radiator: error: ListingIncomplete: the issue listing broke off")
+    assert error.endswith(f"(step tracker_issues): full log in {log_path}")
     full_log = log_path.read_text(encoding="utf-8")
-    assert 'STEP_FAILURE: Execution of step "tracker_changelog" failed.' in full_log
-    assert "Stack Trace:" in full_log and "raise ChangelogSyncIncomplete(result)" in full_log
+    assert 'STEP_FAILURE: Execution of step "tracker_issues" failed.' in full_log
+    assert "Stack Trace:" in full_log and "raise ListingIncomplete(" in full_log
     assert "Traceback" not in ran.out + ran.err
     # The token is in no output and no log, not even in part.
     logs = "\n".join(f.read_text(encoding="utf-8") for f in (home / "logs").iterdir())

@@ -32,6 +32,7 @@ from radiator_assets.tracker.errors import (
     NotFound,
     TrackerConfigError,
     TrackerError,
+    TrackerHTTPError,
     TrackerUnavailable,
 )
 from radiator_assets.tracker.link_header import next_url
@@ -300,7 +301,9 @@ class TrackerClient:
                         "POST", url, params=params, json_body=body, replayable=opening
                     )
                     page = _expect_list_of_objects(reply, endpoint, "issues")
-                except (TrackerUnavailable, MalformedResponse, NotFound) as exc:
+                except (TrackerUnavailable, MalformedResponse, TrackerHTTPError) as exc:
+                    # A 4xx on a later page (an expired or refused scroll id) breaks this
+                    # scroll, not the listing; 401/403 (TrackerConfigError) stop it.
                     if opening:
                         raise
                     raise _ScrollBroken(f"page {len(scroll_pairs) + 1}: {exc}") from exc
