@@ -10,13 +10,16 @@ from sqlalchemy.engine import URL
 
 from radiator_assets.settings import get_settings
 from radiator_assets.tracker.emulator import Fault, TrackerEmulator, generate_org
+from radiator_assets_tests.assets.conftest import recent_now
 from radiator_assets_tests.cli_env import point_cli_at, run_cli, scalar, table_names
 
 
 @pytest.fixture
 def emulator(tracker_emulator_factory: Callable[..., TrackerEmulator]) -> TrackerEmulator:
-    # A short span keeps the first sync's partition range (and Dagster's events) small.
-    return tracker_emulator_factory(generate_org(seed=3, n_issues=40, span_days=20))
+    # A short span that ends now keeps the first sync's partitions (and Dagster's events) few.
+    return tracker_emulator_factory(
+        generate_org(seed=3, n_issues=40, span_days=20, now=recent_now())
+    )
 
 
 @pytest.fixture(autouse=True)

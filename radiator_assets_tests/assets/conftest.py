@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -29,8 +29,11 @@ def tracker_env(
     app_env: URL, tracker_emulator_factory: Callable[..., TrackerEmulator], monkeypatch
 ) -> TrackerEmulator:
     """An emulated organisation and the application's settings pointing at it."""
-    # A short span keeps the first sync's partition range (and Dagster's events) small.
-    emulator = tracker_emulator_factory(generate_org(seed=3, n_issues=80, span_days=20))
+    # A short span that ends now keeps a first sync's partition range (and Dagster's
+    # events) small: about 20 daily partitions, not the days since a fixed past date.
+    emulator = tracker_emulator_factory(
+        generate_org(seed=3, n_issues=80, span_days=20, now=recent_now())
+    )
     for name, value in {
         "TRACKER_API_URL": emulator.base_url,
         "TRACKER_TOKEN": emulator.token,
@@ -45,6 +48,12 @@ def tracker_env(
     monkeypatch.delenv("TRACKER_CLOUD_ORG_ID", raising=False)
     get_settings.cache_clear()
     return emulator
+
+
+def recent_now() -> datetime:
+    """An emulated organisation's clock: yesterday at noon UTC, so it ends before today."""
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    return datetime.combine(yesterday, time(12), UTC)
 
 
 def history_start(emulator: TrackerEmulator) -> date:

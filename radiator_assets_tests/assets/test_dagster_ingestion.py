@@ -170,7 +170,7 @@ def test_dagster_asset_materialize_runs_the_incremental_sync_from_the_command_li
             "radiator_assets.definitions",
             "--select",
             "tracker_issues,tracker_changelog,tracker_task_history",
-            # Today only, though the emulated changes are dated long before: every pending
+            # Today only, though the emulated changes are dated yesterday: every pending
             # issue is synced whatever the partitions selected.
             "--partition",
             today,
