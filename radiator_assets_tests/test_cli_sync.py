@@ -79,7 +79,7 @@ def test_cli_prints_one_line_per_failed_step_and_what_the_failed_run_stored(
     # No radiator.yaml: the bundled example is used, and said so.
     warning, *restarts, error = ran.err_lines
     assert warning.startswith("radiator: warning: no metrics configuration at ")
-    assert len(restarts) == 3  # each restart of the listing is said, then it gives up
+    assert restarts  # each restart of the listing is said, until the retry budget is spent
     assert all("issue listing broke off" in r and "starting over" in r for r in restarts)
     assert error.startswith("radiator: error: ListingIncomplete: the issue listing broke off")
     assert error.endswith(f"(step tracker_issues): full log in {log_path}")

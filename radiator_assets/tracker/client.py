@@ -106,7 +106,7 @@ class TrackerClient:
         malformed_retries: int = 2,
         per_scroll: int = MAX_PER_SCROLL,
         scroll_ttl_millis: int = 60_000,
-        scroll_restarts: int = 3,
+        scroll_restarts: int = 10,
         changelog_per_page: int = 50,
         abort_after_unavailable: int | None = 20,
         sleep: Callable[[float], None] = time.sleep,
@@ -249,25 +249,46 @@ class TrackerClient:
         cannot be asked for again: the listing then starts over with a new
         scroll and skips the issues it already yielded (their ids are kept for
         the listing's length, about 100 bytes an issue). It also starts over
-        when a scroll ends with fewer issues than its `X-Total-Count`. After
-        `scroll_restarts` restarts it raises `ListingIncomplete`, so a caller
-        can never mistake a broken listing for a complete one. Every scroll is
+        when a scroll ends with fewer issues than its `X-Total-Count`, unless two
+        scrolls in a row end short at the same count and the second brings no
+        new issue: then the count is not reachable (a server counting what it
+        does not serve) and the listing is complete. After `scroll_restarts`
+        restarts, or when the waits between them would pass the retry budget
+        (`max_retry_seconds`), it raises `ListingIncomplete`, so a caller can
+        never mistake a broken listing for a complete one. Every scroll is
         released with `system/search/scroll/_clear` (all `{scrollId:
         scrollToken}` pairs seen), also when the consumer stops early.
         """
         yielded: set[str] = set()
+        short_before: tuple[int, int] | None = None
+        waited = 0.0
         for attempt in range(self.scroll_restarts + 1):
+            known = len(yielded)
             try:
                 yield from self._scroll(query, fields, expand_links, yielded)
                 return
             except _ScrollBroken as broken:
-                if attempt == self.scroll_restarts:
+                if (
+                    broken.short is not None
+                    and broken.short == short_before
+                    and (len(yielded) == known)
+                ):
+                    log.warning(
+                        "the issue listing returned %d of the %d issues Tracker counts, twice "
+                        "and the same ones: taking it as complete",
+                        *broken.short,
+                    )
+                    return
+                short_before = broken.short
+                delay = self._transport.backoff(attempt + 1)
+                budget = self._transport.policy.max_retry_seconds
+                if attempt == self.scroll_restarts or waited + delay > budget:
                     raise ListingIncomplete(
                         f"the issue listing broke off {attempt + 1} time(s), last: {broken}; "
                         f"{len(yielded)} issues were read, the listing is not complete"
                     ) from broken.__cause__
                 self.counters.add("scroll_restarts")
-                delay = self._transport.backoff(attempt + 1)
+                waited += delay
                 log.warning("issue listing broke off (%s); starting over in %.2f s", broken, delay)
                 self._sleep(delay)
 
@@ -343,7 +364,9 @@ class TrackerClient:
             if scroll_pairs:
                 self._release_scroll(scroll_pairs)
         if total is not None and received < total:
-            raise _ScrollBroken(f"the scroll ended after {received} of {total} issues")
+            raise _ScrollBroken(
+                f"the scroll ended after {received} of {total} issues", short=(received, total)
+            )
 
     def search_page(
         self,
@@ -562,6 +585,10 @@ class TrackerClient:
 
 class _ScrollBroken(Exception):
     """Internal: a scroll lost a page or ended short; the listing starts over."""
+
+    def __init__(self, reason: str, *, short: tuple[int, int] | None = None) -> None:
+        super().__init__(reason)
+        self.short = short  # (received, total) when it ended short without an error
 
 
 def _int_header(value: str | None) -> int | None:

@@ -106,3 +106,19 @@ def test_unsorted_scrolls_come_in_no_stable_order(tracker_emulator, tracker_clie
     assert sorted(first) == sorted(second) == sorted(creation_order)
     assert first != creation_order
     assert first != second
+
+
+def test_a_total_no_scroll_reaches_is_accepted_after_two_identical_short_scrolls(
+    tracker_emulator, tracker_client_factory
+):
+    # A server that counts issues it never serves: every scroll ends "short" the same way.
+    client = tracker_client_factory(tracker_emulator, per_scroll=100)
+    live = len(_expected_ids(tracker_emulator))
+    tracker_emulator.add_fault(
+        Fault.replace_headers({"X-Total-Count": str(live + 5)}, "scrollType=", None)
+    )
+
+    listed = _listed(client)
+
+    assert set(listed) == _expected_ids(tracker_emulator)
+    assert client.counters["scroll_restarts"] == 1  # one more look, then trusted

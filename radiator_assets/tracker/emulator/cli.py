@@ -100,14 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
-    print(banner(emulator, args.issues, args.seed, elapsed), flush=True)
-
     stop = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:
         stop.set()
 
+    # Before the banner: whoever reads it may send SIGTERM at once.
     previous = signal.signal(signal.SIGTERM, _stop)
+    print(banner(emulator, args.issues, args.seed, elapsed), flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -11,7 +11,8 @@ through. Kinds:
 * `truncate`   answer normally but cut the JSON body in half, with a
                Content-Length that matches the cut (valid HTTP, broken JSON);
 * `short_body` announce the full Content-Length, send half, close (a truncated read);
-* `body`       answer `status` (default 200) with exactly `body` (wrong shapes, HTML).
+* `body`       answer `status` (default 200) with exactly `body` (wrong shapes, HTML);
+* `headers`    answer normally with some headers replaced (`X-Total-Count` that lies).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["status", "drop", "slow", "truncate", "short_body", "body"]
+FaultKind = Literal["status", "drop", "slow", "truncate", "short_body", "body", "headers"]
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Fault:
     retry_after: str | float | None = None
     delay: float = 0.0
     body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
     method: str | None = None
     skip: int = 0
     hits: int = 0
@@ -87,6 +89,12 @@ class Fault:
     ) -> Fault:
         raw = body.encode() if isinstance(body, str) else body
         return cls("body", path, count, status=status, body=raw)
+
+    @classmethod
+    def replace_headers(
+        cls, headers: dict[str, str], path: str = ".*", count: int | None = 1
+    ) -> Fault:
+        return cls("headers", path, count, headers=dict(headers))
 
     @classmethod
     def gone(cls, issue: str) -> Fault:

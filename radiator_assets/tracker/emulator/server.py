@@ -131,6 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
             response = Response(fault.status, fault.body, {})
         else:
             response = emulator.respond(method, target, self.headers, raw)
+            if fault is not None and fault.kind == "headers" and response.status < 300:
+                response.headers.update(fault.headers)
         body = response.body
         declared = len(body)
         if fault is not None and response.status < 300 and body:
