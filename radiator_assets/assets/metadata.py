@@ -49,4 +49,5 @@ def api_metadata(traffic: Mapping[str, float]) -> dict[str, Any]:
         "api_retries": int(traffic.get("retries", 0)),
         "api_throttled": int(traffic.get("throttled", 0)),
         "api_bytes": int(traffic.get("bytes_received", 0)),
+        "api_listing_restarts": int(traffic.get("scroll_restarts", 0)),
     }
