@@ -162,6 +162,7 @@ def describe_error(exc: BaseException) -> tuple[int, list[str]]:
     from radiator_assets.metrics.config import MetricsConfigError
     from radiator_assets.storage.embedded import EmbeddedServerError
     from radiator_assets.storage.engine import DatabaseURLError
+    from radiator_assets.storage.migration_ops import DriftError
     from radiator_assets.tracker.errors import TrackerConfigError, TrackerError
 
     if isinstance(exc, ValidationError) and exc.title == "Settings":
@@ -186,6 +187,8 @@ def describe_error(exc: BaseException) -> tuple[int, list[str]]:
             f"{_first_line(exc)} ({_tracker_where()}): try again later; what was "
             "stored is kept and the next sync resumes"
         ]
+    if isinstance(exc, DriftError):  # the message says which rows and what to do
+        return RUNTIME_ERROR, [f"the schema cannot be upgraded: {_first_line(exc)}"]
     if isinstance(exc, OperationalError):
         return RUNTIME_ERROR, [
             f"cannot use the database: {_first_line(exc.orig)} ({_database_where()}): "

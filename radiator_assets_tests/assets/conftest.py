@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL, Engine
 
 from radiator_assets.metrics.config import CustomFields
 from radiator_assets.settings import get_settings
+from radiator_assets.storage.engine import create_engine
 from radiator_assets.sync.changelog import ChangelogSyncResult, sync_changelogs
 from radiator_assets.sync.history import HistoryBuildResult, build_history
 from radiator_assets.sync.issues import IssueSyncResult, sync_issues
@@ -99,6 +100,17 @@ def table_snapshot(engine: Engine) -> dict[str, set[tuple[Any, ...]]]:
     }
     with engine.connect() as conn:
         return {name: {tuple(r) for r in conn.execute(sa.text(q))} for name, q in queries.items()}
+
+
+def reference_snapshot(database_factory: Callable[[], URL]) -> dict[str, set[tuple[Any, ...]]]:
+    """The tables one uninterrupted full sync of the emulated organisation, as it is now,
+    leaves in a fresh database."""
+    engine = create_engine(database_factory())
+    try:
+        run_full_sync(engine)
+        return table_snapshot(engine)
+    finally:
+        engine.dispose()
 
 
 def count(engine: Engine, sql: str) -> int:

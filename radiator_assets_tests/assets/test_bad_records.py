@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from radiator_assets.runner import run_sync
-from radiator_assets.storage.engine import create_engine
 from radiator_assets.tracker.emulator import Fault, TrackerEmulator
 from radiator_assets.tracker.emulator.model import IssueRecord
 from radiator_assets_tests.assets.conftest import (
     count,
     history_start,
+    reference_snapshot,
     run_full_sync,
     table_snapshot,
 )
@@ -105,15 +105,6 @@ def _open_quarantine(engine: sa.Engine) -> list[tuple[str, str, str]]:
         ]
 
 
-def _reference(database_factory: Callable[[], URL]) -> dict[str, set[tuple[Any, ...]]]:
-    engine = create_engine(database_factory())
-    try:
-        run_full_sync(engine)
-        return table_snapshot(engine)
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_one_bad_record_never_stops_the_others_and_is_recovered_later(
     name: str,
@@ -149,7 +140,7 @@ def test_one_bad_record_never_stops_the_others_and_is_recovered_later(
     run_full_sync(engine)
 
     assert _open_quarantine(engine) == []
-    assert table_snapshot(engine) == _reference(database_factory)
+    assert table_snapshot(engine) == reference_snapshot(database_factory)
 
 
 def test_text_postgresql_cannot_hold_is_cleaned_not_refused(

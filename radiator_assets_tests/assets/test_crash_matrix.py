@@ -31,11 +31,11 @@ from sqlalchemy.engine import URL
 
 from radiator_assets.cli import main as radiator
 from radiator_assets.settings import get_settings
-from radiator_assets.storage.engine import create_engine
 from radiator_assets.tracker.emulator import Fault, TrackerEmulator
 from radiator_assets_tests.assets.conftest import (
     count,
     history_start,
+    reference_snapshot,
     run_full_sync,
     table_snapshot,
 )
@@ -200,11 +200,6 @@ def test_a_sync_killed_anywhere_then_one_plain_sync_equals_an_uninterrupted_sync
 
     assert radiator(SYNC) == 0  # one plain sync
 
-    reference = create_engine(database_factory())
-    try:
-        run_full_sync(reference)
-        assert table_snapshot(engine) == table_snapshot(reference)
-    finally:
-        reference.dispose()
+    assert table_snapshot(engine) == reference_snapshot(database_factory)
     assert count(engine, "SELECT count(*) FROM tracker_sync_runs WHERE status = 'running'") == 0
     assert count(engine, "SELECT count(*) FROM tracker_quarantine") == 0

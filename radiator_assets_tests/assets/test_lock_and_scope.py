@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from radiator_assets.storage.engine import create_engine
 from radiator_assets.sync.issues import IssueSyncResult, sync_issues
 from radiator_assets.sync.locking import SYNC_LOCK_ID, SyncLockLost, sync_lock
 from radiator_assets.sync.sync_runs import ABANDONED, sync_step
@@ -19,6 +18,7 @@ from radiator_assets_tests.assets.conftest import (
     QUERY,
     count,
     fast_client,
+    reference_snapshot,
     run_full_sync,
     table_snapshot,
 )
@@ -66,12 +66,7 @@ def test_a_sync_whose_lock_connection_is_killed_stops_writing(
     assert count(engine, "SELECT count(*) FROM tracker_sync_state") == 0
     # The lock went with the connection: the next sync takes it at once and finishes the job.
     run_full_sync(engine)
-    reference = create_engine(database_factory())
-    try:
-        run_full_sync(reference)
-        assert table_snapshot(engine) == table_snapshot(reference)
-    finally:
-        reference.dispose()
+    assert table_snapshot(engine) == reference_snapshot(database_factory)
 
 
 def test_a_step_whose_lock_is_lost_is_journaled_as_failed(engine: sa.Engine) -> None:

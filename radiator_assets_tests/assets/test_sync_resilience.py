@@ -11,20 +11,14 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from radiator_assets.storage.engine import create_engine
 from radiator_assets.sync.locking import sync_lock
 from radiator_assets.tracker.emulator import TrackerEmulator
-from radiator_assets_tests.assets.conftest import count, run_full_sync, table_snapshot
-
-
-def _reference_snapshot(database_factory: Callable[[], URL]) -> dict[str, set[tuple]]:
-    """The tables one uninterrupted sync of the same organisation produces."""
-    engine = create_engine(database_factory())
-    try:
-        run_full_sync(engine)
-        return table_snapshot(engine)
-    finally:
-        engine.dispose()
+from radiator_assets_tests.assets.conftest import (
+    count,
+    reference_snapshot,
+    run_full_sync,
+    table_snapshot,
+)
 
 
 def test_a_sync_killed_half_way_then_rerun_loses_and_duplicates_nothing(
@@ -52,7 +46,7 @@ def test_a_sync_killed_half_way_then_rerun_loses_and_duplicates_nothing(
 
     run_full_sync(engine)
 
-    assert table_snapshot(engine) == _reference_snapshot(database_factory)
+    assert table_snapshot(engine) == reference_snapshot(database_factory)
 
 
 def test_two_syncs_started_at_once_leave_the_same_tables_as_one(
@@ -73,7 +67,7 @@ def test_two_syncs_started_at_once_leave_the_same_tables_as_one(
         thread.join(timeout=120)
 
     assert errors == []
-    assert table_snapshot(engine) == _reference_snapshot(database_factory)
+    assert table_snapshot(engine) == reference_snapshot(database_factory)
 
 
 def test_a_sync_waits_while_another_holds_the_write_lock(
