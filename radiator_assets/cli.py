@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -300,6 +301,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             except KeyboardInterrupt:
                 print("radiator: interrupted", file=sys.stderr)
                 return 130
+            except BrokenPipeError:
+                # The reader went away (`radiator export ... | head`): nothing went wrong.
+                # Python would complain again when it flushes stdout at exit.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
             except Exception as exc:
                 return _report(exc)
 

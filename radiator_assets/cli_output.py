@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from radiator_assets.runner import JournalRow, SyncOutcome
+if TYPE_CHECKING:  # importing the runner loads the asset definitions: not for error lines
+    from radiator_assets.runner import JournalRow, SyncOutcome
 
 
 def _written(outcome: SyncOutcome, asset: str, what: Callable[[JournalRow], str]) -> str | None:

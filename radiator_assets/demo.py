@@ -10,8 +10,10 @@ instance under `$RADIATOR_HOME/dagster` for `dagster dev` to show.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -133,10 +135,13 @@ def run_demo(options: DemoOptions) -> int:
     print("\n== Pictures")
     for path in pictures:
         print(f"  {path}")
+    # Absolute paths: the commands must work pasted into a new shell, venv not activated.
+    bin_dir = Path(sys.executable).parent
     print(
         "\nOpen the Dagster UI on these runs:\n"
         f"  RADIATOR_HISTORY_START={get_settings().history_start} "
-        f"DAGSTER_HOME={dagster_home()} dagster dev\n"
-        "Export a report:  radiator export report_ttm_details --format csv --headers ru"
+        f"DAGSTER_HOME={dagster_home()} {bin_dir / 'dagster'} dev\n"
+        f"Export a report:  {bin_dir / 'radiator'} export report_ttm_details --format csv "
+        "--headers ru"
     )
     return 0

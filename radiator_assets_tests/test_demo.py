@@ -34,3 +34,7 @@ def test_the_demo_syncs_twice_and_prints_the_ttm_summary_and_pictures(
     assert {p.name for p in pictures} == {"ttm_heatmap.png", "cumulative_flow.png", "aging_wip.png"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pictures)
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
+    # The printed commands work pasted into a new shell: executables by absolute path.
+    (dev,) = [line.split() for line in out.splitlines() if line.strip().endswith(" dev")]
+    assert Path(dev[-2]).is_absolute() and Path(dev[-2]).exists()
+    assert dev[0].startswith("RADIATOR_HISTORY_START=")

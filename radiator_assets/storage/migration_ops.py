@@ -461,6 +461,8 @@ def _column_differences(tables: Sequence[sa.Table], *, partial: bool) -> dict[st
     for diff in diffs:
         for item in diff if isinstance(diff, list) else [diff]:
             kind = item[0]
+            if kind == "remove_column" and partial:
+                continue  # a partial declaration names only the columns it changes
             if kind in ("add_column", "remove_column") or kind.startswith("modify_"):
                 by_table[str(item[2])].append(item)
             elif kind in ("add_table_comment", "remove_table_comment") and not partial:
