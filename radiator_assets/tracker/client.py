@@ -77,7 +77,8 @@ class ChangelogResult:
     @property
     def last_id(self) -> str | None:
         """The new changelog cursor: the last entry's id, or the old cursor."""
-        return self.entries[-1].get("id", self.after_id) if self.entries else self.after_id
+        last = self.entries[-1] if self.entries else None
+        return last.get("id", self.after_id) if isinstance(last, dict) else self.after_id
 
 
 class TrackerClient:
@@ -249,10 +250,9 @@ class TrackerClient:
         cannot be asked for again: the listing then starts over with a new
         scroll and skips the issues it already yielded (their ids are kept for
         the listing's length, about 100 bytes an issue). It also starts over
-        when a scroll ends with fewer issues than its `X-Total-Count`, unless two
-        scrolls in a row end short at the same count and the second brings no
-        new issue: then the count is not reachable (a server counting what it
-        does not serve) and the listing is complete. After `scroll_restarts`
+        when a scroll ends with fewer issues than its `X-Total-Count`, unless
+        `_count` (the true total) says the scroll had them all: a header that
+        counts more than the server serves is not a lost page. After `scroll_restarts`
         restarts, or when the waits between them would pass the retry budget
         (`max_retry_seconds`), it raises `ListingIncomplete`, so a caller can
         never mistake a broken listing for a complete one. Every scroll is
@@ -260,26 +260,14 @@ class TrackerClient:
         scrollToken}` pairs seen), also when the consumer stops early.
         """
         yielded: set[str] = set()
-        short_before: tuple[int, int] | None = None
         waited = 0.0
         for attempt in range(self.scroll_restarts + 1):
-            known = len(yielded)
             try:
                 yield from self._scroll(query, fields, expand_links, yielded)
                 return
             except _ScrollBroken as broken:
-                if (
-                    broken.short is not None
-                    and broken.short == short_before
-                    and (len(yielded) == known)
-                ):
-                    log.warning(
-                        "the issue listing returned %d of the %d issues Tracker counts, twice "
-                        "and the same ones: taking it as complete",
-                        *broken.short,
-                    )
+                if broken.short is not None and self._short_is_complete(query, *broken.short):
                     return
-                short_before = broken.short
                 delay = self._transport.backoff(attempt + 1)
                 budget = self._transport.policy.max_retry_seconds
                 if attempt == self.scroll_restarts or waited + delay > budget:
@@ -291,6 +279,21 @@ class TrackerClient:
                 waited += delay
                 log.warning("issue listing broke off (%s); starting over in %.2f s", broken, delay)
                 self._sleep(delay)
+
+    def _short_is_complete(self, query: str, received: int, header_total: int) -> bool:
+        """A scroll ended before its `X-Total-Count` without an error: did it miss issues
+        (start over), or does the header count more than Tracker serves? `_count` says."""
+        true_total = self.count(query)
+        if received < true_total:
+            return False
+        log.warning(
+            "the scroll's X-Total-Count said %d issues, it returned %d and _count says %d: "
+            "the listing is complete",
+            header_total,
+            received,
+            true_total,
+        )
+        return True
 
     def _scroll(
         self,
@@ -321,7 +324,7 @@ class TrackerClient:
                     reply = self._transport.request(
                         "POST", url, params=params, json_body=body, replayable=opening
                     )
-                    page = _expect_list_of_objects(reply, endpoint, "issues")
+                    page = _expect_list(reply, endpoint, "issues")
                 except (TrackerUnavailable, MalformedResponse, TrackerHTTPError) as exc:
                     # A 4xx on a later page (an expired or refused scroll id) breaks this
                     # scroll, not the listing; 401/403 (TrackerConfigError) stop it.
@@ -340,7 +343,7 @@ class TrackerClient:
                 link = next_url(reply.headers.get("Link"), reply.url)
                 del reply
                 for issue in _drain(page):
-                    issue_id = issue.get("id")
+                    issue_id = issue.get("id") if isinstance(issue, dict) else None
                     if isinstance(issue_id, str):
                         if issue_id in yielded:
                             continue
@@ -486,7 +489,7 @@ class TrackerClient:
             except NotFound as exc:
                 raise IssueGone(issue_id, exc.endpoint) from None
             endpoint = endpoint_of("GET", reply.url)
-            page = _expect_list_of_objects(reply, endpoint, "changelog entries")
+            page = _expect_list(reply, endpoint, "changelog entries")
             if not page:
                 return
             following = next_url(reply.headers.get("Link"), reply.url)
@@ -596,6 +599,17 @@ def _int_header(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _expect_list(reply: Reply, endpoint: str, what: str) -> list[Any]:
+    """A page of a listing: a JSON array. Its items are judged one by one by the consumer
+    (one `null` or garbled item is one bad record, not a broken page)."""
+    data = reply.data
+    if not isinstance(data, list):
+        raise MalformedResponse(
+            endpoint, f"expected a JSON array of {what}, got {type(data).__name__}", repr(data)
+        )
+    return data
 
 
 def _expect_list_of_objects(reply: Reply, endpoint: str, what: str) -> list[dict[str, Any]]:

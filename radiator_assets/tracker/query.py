@@ -71,11 +71,11 @@ def parse_tracker_datetime(value: str) -> datetime:
             int(frac),
             tzinfo=_offset(match["tz"]),
         )
-    except ValueError as exc:
+        return local.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # year 1 at +0300 is before datetime.min
         raise InvalidTrackerDatetime(
             f"not a valid Tracker timestamp: {value[:60]!r}: {exc}"
         ) from exc
-    return local.astimezone(UTC)
 
 
 def format_tracker_datetime(value: datetime, tz: tzinfo = UTC) -> str:

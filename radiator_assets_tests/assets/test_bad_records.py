@@ -21,6 +21,7 @@ from radiator_assets.runner import run_sync
 from radiator_assets.tracker.emulator import Fault, TrackerEmulator
 from radiator_assets.tracker.emulator.model import IssueRecord
 from radiator_assets_tests.assets.conftest import (
+    QUERY,
     count,
     history_start,
     reference_snapshot,
@@ -162,6 +163,23 @@ def test_text_postgresql_cannot_hold_is_cleaned_not_refused(
         longest_team = conn.scalar(sa.text("SELECT max(length(team)) FROM tracker_tasks"))
     assert summary == raw == "Fix checkout"
     assert longest_team == 255
+
+
+def test_a_null_among_the_issues_of_a_page_is_one_bad_record(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    # The page `[null, {...}, ...]`: the null is quarantined, the page's issues are stored.
+    page = tracker_env.api.search("v2", {"perPage": ["1000"]}, {"query": QUERY}, "")
+    body = b"[null," + page.body[1:]
+    tracker_env.add_fault(Fault.replace_body(body, "scrollType=", 1))
+
+    run_full_sync(engine)
+
+    quarantined = _open_quarantine(engine)
+    assert [(kind, reason) for kind, _, reason in quarantined] == [
+        ("issue", "MalformedPayload: an issue must be a JSON object, got NoneType")
+    ]
+    assert count(engine, "SELECT count(*) FROM tracker_tasks") == len(list(tracker_env.org.live()))
 
 
 def _victim_other(emulator: TrackerEmulator, first: IssueRecord) -> IssueRecord:

@@ -108,10 +108,10 @@ def test_unsorted_scrolls_come_in_no_stable_order(tracker_emulator, tracker_clie
     assert first != second
 
 
-def test_a_total_no_scroll_reaches_is_accepted_after_two_identical_short_scrolls(
+def test_a_scroll_header_counting_more_than_tracker_serves_is_checked_with_count(
     tracker_emulator, tracker_client_factory
 ):
-    # A server that counts issues it never serves: every scroll ends "short" the same way.
+    # A header that counts issues the server never serves: `_count`, the true total, decides.
     client = tracker_client_factory(tracker_emulator, per_scroll=100)
     live = len(_expected_ids(tracker_emulator))
     tracker_emulator.add_fault(
@@ -121,4 +121,16 @@ def test_a_total_no_scroll_reaches_is_accepted_after_two_identical_short_scrolls
     listed = _listed(client)
 
     assert set(listed) == _expected_ids(tracker_emulator)
-    assert client.counters["scroll_restarts"] == 1  # one more look, then trusted
+    assert client.counters["scroll_restarts"] == 0
+    assert tracker_emulator.request_count("/_count$") == 1
+
+
+def test_scrolls_that_keep_ending_early_never_pass_for_complete(
+    tracker_emulator, tracker_client_factory
+):
+    # The same page lost every time: `_count` says issues are missing, so it is an error.
+    client = tracker_client_factory(tracker_emulator, per_scroll=10, scroll_restarts=3)
+    tracker_emulator.add_fault(Fault.replace_body("[]", "scrollId=", None, status=200))
+
+    with pytest.raises(ListingIncomplete, match="ended after 10 of"):
+        list(client.search(ALL))

@@ -153,9 +153,15 @@ def test_search_answering_an_object_raises_malformed_response(tracker_emulator, 
     assert f"POST {tracker_emulator.base_url}/v2/issues/_search" in str(caught.value)
 
 
-def test_search_page_of_non_objects_raises_malformed_response(tracker_emulator, tracker_client):
-    tracker_emulator.add_fault(Fault.replace_body(b'["CPO-1", "CPO-2"]', "/_search"))
-    with pytest.raises(MalformedResponse, match="issues to be objects"):
+def test_search_hands_items_that_are_not_objects_to_the_caller(tracker_emulator, tracker_client):
+    # One garbled item is one bad record for the sync to quarantine, not a broken page.
+    tracker_emulator.add_fault(Fault.replace_body(b'["CPO-1", null]', "/_search"))
+    assert list(tracker_client.search("Queue: CPO")) == ["CPO-1", None]
+
+
+def test_search_page_that_is_not_a_list_raises_malformed_response(tracker_emulator, tracker_client):
+    tracker_emulator.add_fault(Fault.replace_body(b'{"issues": []}', "/_search", None))
+    with pytest.raises(MalformedResponse, match="expected a JSON array of issues"):
         list(tracker_client.search("Queue: CPO"))
 
 

@@ -149,3 +149,8 @@ def test_incremental_query_refuses_a_base_with_its_own_sort():
 def test_incremental_query_refuses_negative_overlap():
     with pytest.raises(ValueError, match="overlap"):
         incremental_query("Queue: CPO", datetime(2025, 1, 1, tzinfo=UTC), timedelta(minutes=-1))
+
+
+def test_a_timestamp_out_of_python_range_after_its_offset_is_invalid_not_a_crash():
+    with pytest.raises(InvalidTrackerDatetime):
+        parse_tracker_datetime("0001-01-01T00:00:00.000+0300")
