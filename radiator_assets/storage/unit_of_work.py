@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -71,13 +72,20 @@ def unit_of_work(engine: Engine) -> Iterator[Connection]:
 
 # A row's data refused by the database (bad value, constraint): that row is the
 # problem, not the batch. Anything else (connection lost, schema missing) is not.
-ROW_ERRORS = (sa.exc.DataError, sa.exc.IntegrityError)
+# COPY runs on the driver's cursor, so its errors arrive unwrapped: both kinds count.
+ROW_ERRORS = (
+    sa.exc.DataError,
+    sa.exc.IntegrityError,
+    psycopg2.DataError,
+    psycopg2.IntegrityError,
+)
 
 
-def row_error_text(exc: sa.exc.DBAPIError) -> str:
+def row_error_text(exc: Exception) -> str:
     """The database's own one-line reason for refusing a row."""
-    first_line = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
-    return f"{type(exc.orig).__name__}: {first_line}"
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    text = str(orig).strip()
+    return f"{type(orig).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def write_isolating_refusals(

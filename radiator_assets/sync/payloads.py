@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from radiator_assets.tracker.query import parse_tracker_datetime
 TASKS = TrackerTask.__table__
 CHANGELOG = TrackerChangelogEntry.__table__
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_NOT_FINITE = re.compile(r"\b(?:NaN|-?Infinity)\b")
 
 
 class MalformedPayload(ValueError):
@@ -44,15 +46,18 @@ def _clean(value: Any) -> Any:
         return {_clean_text(str(k)): _clean(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no infinity or NaN: "inf", "-inf", "nan"
     return value
 
 
 def clean_json(value: Any) -> Any:
     """`value` without what PostgreSQL text and JSONB refuse: NUL characters are dropped,
-    unpaired UTF-16 surrogates become U+FFFD. Returns `value` itself when it is clean
-    (one serialisation to find out), so clean payloads cost no copy."""
-    text = json.dumps(value, ensure_ascii=False)
-    if "\\u0000" not in text and not _UNSTORABLE.search(text):
+    unpaired UTF-16 surrogates become U+FFFD, numbers JSON cannot hold (`1e400` reads as
+    infinity) become strings. Returns `value` itself when it is clean (one serialisation
+    to find out), so clean payloads cost no copy."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if "\\u0000" not in text and not _UNSTORABLE.search(text) and not _NOT_FINITE.search(text):
         return value
     return _clean(value)
 
@@ -128,9 +133,29 @@ def _timestamp(obj: dict[str, Any], field: str, what: str, *, required: bool) ->
         raise MalformedPayload(f"{what}: {field} {exc}") from exc
 
 
+def _unexpected_shape(what: str, exc: Exception) -> MalformedPayload:
+    """A payload shape no rule foresaw (a list where a text belongs, ...): a bad record."""
+    return MalformedPayload(f"{what}: unexpected shape ({type(exc).__name__}: {exc})")
+
+
 def issue_row(issue: dict[str, Any], fields: CustomFields) -> dict[str, Any]:
     """The `tracker_tasks` columns for one issue as fetched (no surrogate id, no cursors);
     `fields` are the custom-field ids of the metrics configuration."""
+    try:
+        return _issue_row(issue, fields)
+    except MalformedPayload:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise _unexpected_shape("an issue", exc) from exc
+
+
+def _scalar_id(value: Any, what: str, field: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise MalformedPayload(f"{what}: {field} is {type(value).__name__}, not a string")
+    return str(value)
+
+
+def _issue_row(issue: dict[str, Any], fields: CustomFields) -> dict[str, Any]:
     if not isinstance(issue, dict):
         raise MalformedPayload(f"an issue must be a JSON object, got {type(issue).__name__}")
     issue = clean_json(issue)
@@ -139,6 +164,8 @@ def issue_row(issue: dict[str, Any], fields: CustomFields) -> dict[str, Any]:
     if not tracker_id or not key:
         raise MalformedPayload(f"issue {key or tracker_id or '?'} has no id or key")
     what = f"issue {key}"
+    tracker_id = _scalar_id(tracker_id, what, "id")
+    key = _scalar_id(key, what, "key")
     status = issue.get("status") if isinstance(issue.get("status"), dict) else {}
     aliases = issue.get("aliases") or []
     links = issue.get("links") or []
@@ -185,7 +212,13 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def _status_item(entry: dict[str, Any]) -> dict[str, Any] | None:
-    for item in entry.get("fields") or []:
+    fields = entry.get("fields") or []
+    if not isinstance(fields, list):
+        # Whether it changed the status cannot be told: refuse rather than guess "no".
+        raise MalformedPayload(
+            f"changelog entry {entry.get('id')}: fields is {type(fields).__name__}, not a list"
+        )
+    for item in fields:
         field = item.get("field") if isinstance(item, dict) else None
         if isinstance(field, dict) and field.get("id") == "status":
             return item
@@ -204,16 +237,26 @@ def _status_parts(value: Any) -> tuple[str | None, str | None]:
 
 def changelog_row(entry: dict[str, Any], task_id: int) -> dict[str, Any]:
     """The `tracker_changelog` columns for one entry."""
+    try:
+        return _changelog_row(entry, task_id)
+    except MalformedPayload:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise _unexpected_shape("a changelog entry", exc) from exc
+
+
+def _changelog_row(entry: dict[str, Any], task_id: int) -> dict[str, Any]:
     if not isinstance(entry, dict) or not entry.get("id"):
         raise MalformedPayload("a changelog entry has no id")
     entry = clean_json(entry)
     table = CHANGELOG
     what = f"changelog entry {entry['id']}"
+    entry_id = _scalar_id(entry["id"], what, "id")
     item = _status_item(entry)
     from_key, from_display = _status_parts(item.get("from")) if item else (None, None)
     to_key, to_display = _status_parts(item.get("to")) if item else (None, None)
     return {
-        "id": _identifier(table, "id", entry["id"], what),
+        "id": _identifier(table, "id", entry_id, what),
         "task_id": task_id,
         "updated_at": _timestamp(entry, "updatedAt", what, required=True),
         "updated_by": _fit(table, "updated_by", _display(entry.get("updatedBy"))),

@@ -54,11 +54,17 @@ def _storable(payload: Any) -> Any:
     return json.loads(text)
 
 
+def _handle(value: Any) -> str | None:
+    """An id or key that can name the issue in a request; None for anything else."""
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+
+
 def bad_issue(payload: Any, reason: str) -> BadRecord:
     """A quarantine record for an issue payload, named by whatever handle it has."""
+    payload = clean_json(payload)  # its id or key may hold what PostgreSQL cannot store
     issue = payload if isinstance(payload, dict) else {}
-    tracker_id, key = issue.get("id"), issue.get("key")
-    ref = str(tracker_id) if tracker_id else str(key) if key else payload_ref(payload)
+    tracker_id, key = _handle(issue.get("id")), _handle(issue.get("key"))
+    ref = tracker_id or key or payload_ref(payload)
     return BadRecord(
         "issue",
         ref[:128],

@@ -37,6 +37,7 @@ class Case:
     corrupt: Corrupt
     quarantined: str | None  # the quarantine kind the record lands in, or None: stored
     reason: str = ""  # part of the quarantine reason
+    ref: str = "id"  # the issue's handle that names the quarantined record
 
 
 def _issue_json(**changes: Any) -> Corrupt:
@@ -76,6 +77,16 @@ CASES = {
     "missing_key": Case(_issue_json(key=_DROP), "issue", "has no id or key"),
     "bad_updated_at": Case(_issue_json(updatedAt="not-a-date"), "issue", "updatedAt"),
     "key_too_long": Case(_issue_json(key="CPO-" + "9" * 80), "issue", "at most 64 fit"),
+    "non_finite_number": Case(_issue_json(storyPoints=float("inf")), None),
+    "nul_in_key_and_bad_date": Case(
+        _issue_json(key="CPO-5\x00", updatedAt="not-a-date"), "issue", "updatedAt"
+    ),
+    "id_is_an_object": Case(_issue_json(id={"a": 1}), "issue", "id is dict", ref="key"),
+    "entry_fields_not_a_list": Case(_entry(1, fields=5), "changelog", "fields is int"),
+    "entry_non_finite_value": Case(
+        _entry(1, fields=[{"field": {"id": "storyPoints"}, "from": None, "to": float("nan")}]),
+        None,
+    ),
     "entry_bad_timestamp": Case(_entry(1, updatedAt="not-a-date"), "changelog", "updatedAt"),
     "entry_without_id": Case(_entry(1, id=_DROP), "changelog", "has no id"),
     "entry_nul": Case(_entry(1, updatedBy={"id": "2", "display": "B\x00b"}), None),
@@ -129,7 +140,7 @@ def test_one_bad_record_never_stops_the_others_and_is_recovered_later(
         assert quarantined == []
     else:
         ((kind, ref, reason),) = quarantined
-        assert (kind, ref) == (case.quarantined, record.id)
+        assert (kind, ref) == (case.quarantined, record.key if case.ref == "key" else record.id)
         assert case.reason in reason
 
     tracker_env.replace_json(record.id, served)

@@ -7,7 +7,13 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from radiator_assets.storage.unit_of_work import REDACTED, redact_parameters, unit_of_work
+from radiator_assets.storage.bulk import copy_rows
+from radiator_assets.storage.unit_of_work import (
+    REDACTED,
+    redact_parameters,
+    unit_of_work,
+    write_isolating_refusals,
+)
 
 
 def test_a_failing_statement_is_logged_with_sql_and_parameters_and_reraised(
@@ -58,3 +64,17 @@ def test_long_batches_are_shortened_in_the_log() -> None:
     shown = redact_parameters([{"k": i} for i in range(100)])
     assert len(shown) == 6
     assert shown[-1] == "... 95 more"
+
+
+def test_rows_the_database_refuses_are_isolated_even_through_copy(engine: sa.Engine) -> None:
+    # COPY runs on the driver's cursor: its refusals arrive as psycopg2 errors, not SQLAlchemy's.
+    def copy(conn: sa.Connection, rows) -> None:
+        copy_rows(conn, "refusing", ["n"], ([n] for n in rows))
+
+    with unit_of_work(engine) as conn:
+        conn.execute(sa.text("CREATE TABLE refusing (n integer CHECK (n < 10))"))
+        refused = write_isolating_refusals(conn, [1, 2, 30, 4], copy)
+
+    assert [(n, reason.split(":")[0]) for n, reason in refused] == [(30, "CheckViolation")]
+    with engine.connect() as conn:
+        assert list(conn.scalars(sa.text("SELECT n FROM refusing ORDER BY n"))) == [1, 2, 4]
