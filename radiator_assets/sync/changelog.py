@@ -247,8 +247,10 @@ def _confirm_gone(source: ChangelogSource, task: PendingTask, batch: _Batch) -> 
         log.warning("issue %s is gone from Tracker (404); marking it deleted", task.key)
         batch.gone.append(task)
         return
-    except TrackerConfigError:
-        raise
+    except TrackerConfigError as exc:
+        if exc.status != 403:
+            raise
+        reason = f"its changelog answered 404 and the issue itself is hidden from us: {exc}"
     except TrackerError as exc:
         reason = f"its changelog answered 404 and the issue could not be checked: {exc}"
     else:

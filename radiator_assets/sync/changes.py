@@ -33,8 +33,10 @@ class Changes:
 def _updated_at(issue: dict[str, Any]) -> datetime | None:
     """The issue's `updatedAt`; None when it is missing or garbled (the sync quarantines
     such an issue, the sensor just does not count it)."""
+    if not isinstance(issue, dict) or not issue.get("updatedAt"):
+        return None
     try:
-        return parse_tracker_datetime(issue["updatedAt"]) if issue.get("updatedAt") else None
+        return parse_tracker_datetime(issue["updatedAt"])
     except InvalidTrackerDatetime:
         return None
 

@@ -291,8 +291,11 @@ def _retry_quarantined(
             with writer.transaction() as conn:
                 quarantine.resolve(conn, "issue", [record.ref], "gone: Tracker answered 404")
             continue
-        except TrackerConfigError:
-            raise
+        except TrackerConfigError as exc:
+            if exc.status != 403:
+                raise
+            log.warning("quarantined issue %s is hidden from us (403): %s", record.ref, exc)
+            continue
         except TrackerError as exc:
             log.warning("quarantined issue %s not retried this time: %s", record.ref, exc)
             continue
@@ -364,7 +367,8 @@ def _settle_unlisted(
 def _ask_tracker(source: IssueSource, page: Sequence[Any]) -> tuple[list[int], list[int]]:
     """(task ids Tracker answers 404 for, task ids it still has) for a page of stored issues:
     one search by keys, then a direct GET for each issue that search did not return."""
-    found = {str(i.get("id")) for i in source.issues_by_keys([row.key for row in page])}
+    listed = source.issues_by_keys([row.key for row in page])
+    found = {str(i.get("id")) for i in listed if isinstance(i, dict)}
     gone: list[int] = []
     present: list[int] = []
     for row in page:
@@ -375,6 +379,12 @@ def _ask_tracker(source: IssueSource, page: Sequence[Any]) -> tuple[list[int], l
             source.get_issue(row.tracker_id)
         except IssueGone:
             gone.append(row.id)
+        except TrackerConfigError as exc:
+            if exc.status != 403:
+                raise
+            present.append(row.id)  # it exists, hidden from us: out of the query, kept
+        except TrackerError as exc:
+            log.warning("issue %s not judged this time (asked again next time): %s", row.key, exc)
         else:
             present.append(row.id)
     return gone, present

@@ -390,7 +390,7 @@ class TrackerClient:
         params = {"perPage": str(per_page), "page": str(page)}
         params.update(self._view_params(fields, expand_links))
         reply = self._transport.request("POST", url, params=params, json_body={"query": query})
-        issues = _expect_list_of_objects(reply, endpoint_of("POST", url), "issues")
+        issues = _expect_list(reply, endpoint_of("POST", url), "issues")
         try:
             total = int(reply.headers.get("X-Total-Count", ""))
         except ValueError:
@@ -405,7 +405,7 @@ class TrackerClient:
         url = self._url("issues/_search")
         params = {"perPage": str(len(keys)), "page": "1", "fields": "id,key"}
         reply = self._transport.request("POST", url, params=params, json_body={"keys": list(keys)})
-        return _expect_list_of_objects(reply, endpoint_of("POST", url), "issues")
+        return _expect_list(reply, endpoint_of("POST", url), "issues")
 
     def _release_scroll(self, pairs: dict[str, str]) -> None:
         """Best effort, one attempt: a leaked scroll expires by its TTL anyway."""
@@ -523,8 +523,10 @@ class TrackerClient:
             entries = self.changelog_list(issue_id, after_id, types=types, field=field)
         except IssueGone:
             return ChangelogResult(issue_id, after_id, gone=True)
-        except TrackerConfigError:
-            raise
+        except TrackerConfigError as exc:
+            if exc.status != 403:
+                raise  # 401: the credentials are wrong for every issue
+            return ChangelogResult(issue_id, after_id, error=exc)  # this issue is hidden from us
         except Exception as exc:  # reported per issue, never lost
             return ChangelogResult(issue_id, after_id, error=exc)
         return ChangelogResult(issue_id, after_id, entries=entries)
@@ -551,6 +553,7 @@ class TrackerClient:
         executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="tracker-cl")
         pending: set[Future[ChangelogResult]] = set()
         unavailable_in_a_row = 0
+        refused_in_a_row = 0
         exhausted = False
         try:
             while True:
@@ -568,6 +571,14 @@ class TrackerClient:
                     result = future.result()
                     yield result
                     error = result.error
+                    if isinstance(error, TrackerConfigError):
+                        refused_in_a_row += 1
+                        if self.abort_after_unavailable and (
+                            refused_in_a_row >= self.abort_after_unavailable
+                        ):
+                            raise error  # every issue refused: the organisation or the token
+                        continue
+                    refused_in_a_row = 0
                     if not isinstance(error, TrackerUnavailable):
                         unavailable_in_a_row = 0
                         continue

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from radiator_assets.sync.changelog import sync_changelogs
 from radiator_assets.sync.issues import sync_issues
 from radiator_assets.tracker.emulator import Fault, TrackerEmulator
 from radiator_assets.tracker.emulator.truth import all_expected_stays
+from radiator_assets.tracker.errors import TrackerConfigError
 from radiator_assets_tests.assets.conftest import (
     FIELDS,
     QUERY,
@@ -217,3 +219,46 @@ def test_reconciliation_marks_issues_gone_from_tracker_as_deleted(
             sa.text("SELECT tracker_id FROM tracker_tasks WHERE deleted_at IS NOT NULL")
         ).all()
     assert deleted == [victim.id]
+
+
+def test_a_403_on_one_issue_quarantines_that_issue_and_stores_the_others(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    run_full_sync(engine)
+    tracker_env.advance_clock(timedelta(minutes=30))
+    changed = tracker_env.add_changes(5, kind="status")
+    hidden = changed[0]
+    tracker_env.add_fault(Fault.http(403, rf"/issues/{hidden}/changelog", None))
+
+    report = run_full_sync(engine)
+
+    assert report.changelog.entries_inserted == 4
+    assert _open_quarantine(engine) == [("changelog", hidden)]
+    assert "403" in _reasons(engine)[0]
+
+
+def test_every_issue_refused_is_a_configuration_error_not_a_quarantine(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    run_full_sync(engine)
+    tracker_env.advance_clock(timedelta(minutes=30))
+    tracker_env.add_changes(25, kind="status")
+    tracker_env.add_fault(Fault.http(403, r"/changelog", None))
+
+    with pytest.raises(TrackerConfigError):
+        run_full_sync(engine)
+
+
+def test_reconcile_keeps_an_issue_it_may_not_see_and_deletes_nothing(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    run_full_sync(engine)
+    hidden = next(r for r in tracker_env.org.live() if r.queue == "CPO")
+    tracker_env.move_issue(hidden.id, "SECRET")  # into a queue we may not read
+    tracker_env.add_fault(Fault.replace_body(b"[]", "fields=id", None))  # the search by keys
+    tracker_env.add_fault(Fault.http(403, rf"/issues/{hidden.id}$", None))  # the direct GET
+
+    report = run_full_sync(engine, mode="reconcile")
+
+    assert (report.issues.marked_deleted, report.issues.out_of_query) == (0, 1)
+    assert count(engine, "SELECT count(*) FROM tracker_tasks WHERE deleted_at IS NOT NULL") == 0
