@@ -2,7 +2,10 @@
 
 Readers in other transactions keep seeing the old rows until the caller
 commits (PostgreSQL MVCC; DELETE rather than TRUNCATE, which would block
-them), so a half-built report is never visible.
+them), so a half-built report is never visible. Two builds at once (the
+daily schedule next to a sensor's run) take turns: the first writer takes a
+transaction-level advisory lock that the second waits for, so they never
+insert the same keys side by side; the last to commit wins.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from radiator_assets.storage.bulk import copy_rows
 __all__ = ["DEFAULT_FLUSH_ROWS", "TableWriter", "copy_rows"]
 
 DEFAULT_FLUSH_ROWS = 5000
+REPORTS_WRITE_LOCK = 7_202_614  # one lock for every report table: no order, no deadlock
 
 
 class TableWriter:
@@ -38,6 +42,7 @@ class TableWriter:
         self.flush_rows = flush_rows
         self.rows_written = 0
         self._pending: list[Sequence[Any]] = []
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": REPORTS_WRITE_LOCK})
         conn.execute(table.delete())
 
     def write(self, row: Sequence[Any]) -> None:

@@ -67,6 +67,52 @@ def test_readers_see_the_old_rows_until_the_replacement_commits(engine: Engine):
     assert count(engine, "report_flow_weekly") == 5
 
 
+def _someone_waits_for_a_lock(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(
+            conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+            )
+        )
+
+
+def test_two_builds_of_a_report_at_once_take_turns_instead_of_colliding(engine: Engine):
+    table = ReportFlowWeekly.__table__
+    columns = [c.name for c in table.columns]
+    week = datetime(2025, 1, 6, tzinfo=UTC).date()
+    rows = [(week + timedelta(days=7 * i), "team", *([1] * (len(columns) - 2))) for i in range(4)]
+    first_writing = threading.Event()
+    release = threading.Event()
+    errors: list[BaseException] = []
+
+    def build(hold: bool) -> None:
+        try:
+            with unit_of_work(engine) as conn:
+                replace_rows(conn, table, rows)
+                if hold:
+                    first_writing.set()
+                    release.wait()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    first = threading.Thread(target=build, args=(True,))
+    first.start()
+    first_writing.wait()
+    second = threading.Thread(target=build, args=(False,))
+    second.start()  # would insert the same keys next to the first (UniqueViolation)
+    while not _someone_waits_for_a_lock(engine):  # the second is inside its transaction
+        assert second.is_alive(), errors
+    release.set()
+    first.join()
+    second.join()
+
+    assert errors == []
+    assert count(engine, "report_flow_weekly") == 4
+
+
 def test_export_writes_csv_with_russian_headers(ten: Engine, tmp_path: Path):
     target = tmp_path / "details.csv"
     args = export.build_parser().parse_args(
