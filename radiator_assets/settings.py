@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_TRACKER_API_URL = "https://api.tracker.yandex.net"
+MIN_TOKEN_LENGTH = 8
 
 
 class Settings(BaseSettings):
@@ -78,7 +79,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"must be an http:// or https:// URL with a host, such as {DEFAULT_TRACKER_API_URL}"
             )
+        if parts.username is not None or parts.password is not None:
+            # It would be printed with every endpoint a message names.
+            raise ValueError("must not hold a user or password: the token goes in TRACKER_TOKEN")
         return value.rstrip("/")
+
+    @field_validator("tracker_token")
+    @classmethod
+    def _real_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # Messages are cleaned of the token by replacing it: a token of a few characters
+        # would blank those characters everywhere, and no Tracker token is that short.
+        if value is not None and len(value.get_secret_value().strip()) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"is shorter than {MIN_TOKEN_LENGTH} characters: a Tracker OAuth or IAM token "
+                "is much longer; check the variable"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_org_header(self) -> Settings:

@@ -35,7 +35,7 @@ def _radiator(tmp_path: Path, *argv: str, **env: str) -> subprocess.CompletedPro
 def test_a_bad_setting_is_one_line_and_exit_2_in_a_fresh_process(
     tmp_path: Path, variable: str, value: str, said: str
 ) -> None:
-    ran = _radiator(tmp_path, "sync", **{variable: value, "TRACKER_TOKEN": "x"})
+    ran = _radiator(tmp_path, "sync", **{variable: value, "TRACKER_TOKEN": "token-of-the-test"})
 
     assert ran.returncode == 2, ran.stderr
     (line,) = [line for line in ran.stderr.splitlines() if line.strip()]

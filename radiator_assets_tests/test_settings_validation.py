@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from radiator_assets.settings import Settings
-from radiator_assets.storage.engine import normalise_url
+from radiator_assets.storage.engine import DatabaseURLError, normalise_url
 
 TOKEN = "y0_SECRETtokenVALUE-9f3e1a"
 PASSWORD = "Pa55-hunter2-word"
@@ -101,3 +101,29 @@ def test_a_url_that_is_not_postgresql_is_refused_without_its_password(raw: str):
 
     assert "RADIATOR_DATABASE_URL" in text
     assert [part for part in secret_parts(PASSWORD) if part in text] == []
+
+
+def test_a_password_with_a_bare_at_sign_is_refused_without_showing_any_of_it() -> None:
+    with pytest.raises(DatabaseURLError) as refused:
+        normalise_url("postgresql://sekrit:Pa55@w0rdXYZ@127.0.0.1:5432/db")
+    assert "%40" in str(refused.value)
+    assert not any(part in str(refused.value) for part in ("Pa55", "w0rdXYZ", "sekrit"))
+
+
+def test_a_database_url_with_a_port_that_is_not_a_number_is_a_clear_error() -> None:
+    with pytest.raises(DatabaseURLError, match="not a database URL"):
+        normalise_url("postgresql://u:p@host:notaport/db")
+
+
+def test_tracker_api_url_with_credentials_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACKER_API_URL", "http://user:secret@tracker.example")
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None)
+    assert "the token goes in TRACKER_TOKEN" in str(refused.value)
+    assert "secret" not in str(refused.value)
+
+
+def test_a_token_too_short_to_be_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACKER_TOKEN", "x")
+    with pytest.raises(ValidationError, match="shorter than 8 characters"):
+        Settings(_env_file=None)

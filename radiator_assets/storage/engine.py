@@ -35,15 +35,28 @@ POSTGRES_BACKENDS = ("postgresql", "postgres")
 URL_EXAMPLE = "postgresql://user:password@host:5432/radiator"
 
 
+def _authority(raw: str) -> str:
+    """`user:password@host:port` of a URL string (what lies between `://` and the path)."""
+    rest = raw.split("://", 1)[-1]
+    return rest.split("/", 1)[0].split("?", 1)[0]
+
+
 def normalise_url(raw: str | URL) -> URL:
     """Spell the psycopg2 driver out; reject anything that is not PostgreSQL.
 
     `postgres://` (as Heroku and many tools write it), `postgresql://` and
     `postgresql+<driver>://` all become `postgresql+psycopg2://`. Errors never
     repeat the URL: it may hold a password."""
+    if isinstance(raw, str) and _authority(raw).count("@") > 1:
+        # `user:pa@ss@host`: the part after the first @ would be read as the host, and
+        # shown in messages with the password hidden, but not that tail of it.
+        raise DatabaseURLError(
+            "RADIATOR_DATABASE_URL has more than one @ before the host: percent-encode an @ "
+            "in the user or password as %40"
+        )
     try:
         url = make_url(raw)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise DatabaseURLError(
             f"RADIATOR_DATABASE_URL is not a database URL: write it like {URL_EXAMPLE}"
         ) from None
