@@ -24,6 +24,23 @@ from radiator_assets.sync.marks import listing_mark
 from radiator_assets.sync.sync_runs import failed_steps, settle_abandoned_runs
 from radiator_assets.sync.window import incremental_range_start
 
+_UNSUCCESSFUL = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+
+
+def _retry_key(instance: dg.DagsterInstance, key: str, most: int = 100) -> str:
+    """`key`, or `key:retryN` when the runs of the keys before failed or were canceled
+    (Dagster starts one run per key: a run that died before its first sync step, while
+    waiting for the lock, would otherwise keep its work from being asked for again)."""
+    candidate = key
+    for attempt in range(1, most + 1):
+        runs = instance.get_runs(
+            filters=dg.RunsFilter(tags={"dagster/run_key": candidate}), limit=1
+        )
+        if not runs or runs[0].status not in _UNSUCCESSFUL:
+            return candidate
+        candidate = f"{key}:retry{attempt}"
+    return candidate
+
 
 @dg.sensor(
     job=tracker_sync_job,
@@ -49,7 +66,10 @@ def tracker_changes_sensor(
     if mark is None:
         return dg.SensorResult(
             run_requests=[
-                dg.RunRequest(run_key=f"initial-sync:{failures}", tags=whole_history_tags(today))
+                dg.RunRequest(
+                    run_key=_retry_key(context.instance, f"initial-sync:{failures}"),
+                    tags=whole_history_tags(today),
+                )
             ],
             cursor="",
         )
@@ -89,7 +109,7 @@ def tracker_changes_sensor(
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=run_key,
+                run_key=_retry_key(context.instance, run_key),
                 # Today is the newest partition (Tracker reports no future changes).
                 tags=partition_range_tags(min(first_day, today), today),
             )

@@ -57,6 +57,29 @@ def test_a_killed_first_sync_is_requested_again_under_a_new_key(
     )
 
 
+def test_a_run_that_failed_before_any_sync_step_is_requested_again(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    @dg.op
+    def died_waiting_for_the_lock() -> None:
+        raise RuntimeError("killed")
+
+    @dg.job
+    def tracker_sync() -> None:
+        died_waiting_for_the_lock()
+
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources=RESOURCES)
+        key = _run_key(tracker_changes_sensor(context))
+        failed = tracker_sync.execute_in_process(
+            instance=instance, tags={"dagster/run_key": key}, raise_on_error=False
+        )
+        assert not failed.success
+        again = _run_key(tracker_changes_sensor(context))
+
+    assert again == f"{key}:retry1"
+
+
 def test_changelogs_left_pending_are_caught_up_without_news(
     tracker_env: TrackerEmulator, engine: sa.Engine
 ) -> None:
