@@ -516,6 +516,18 @@ def _add_missing_columns(table_name: str, columns: list[sa.Column[Any]]) -> None
             op.add_column(table_name, column)
 
 
+def _conversion(
+    name: str, existing: sa.types.TypeEngine[Any], wanted: sa.types.TypeEngine[Any], sql: str
+) -> str:
+    """The USING expression of a type change. A timestamp without a zone becoming one with
+    a zone is read as UTC, the warehouse's time (a plain cast would read it in the session's
+    zone and shift every value by it)."""
+    naive = isinstance(existing, sa.DateTime) and not existing.timezone
+    if naive and isinstance(wanted, sa.DateTime) and wanted.timezone:
+        return f"{_q(name)} AT TIME ZONE 'UTC'"
+    return f"{_q(name)}::{sql}"
+
+
 def _align_column(
     table: sa.Table, column: sa.Column[Any], live: dict[str, Any], change: dict[str, Any]
 ) -> None:
@@ -541,7 +553,7 @@ def _align_column(
                 name,
                 type_=column.type,
                 existing_type=existing_type,
-                postgresql_using=f"{_q(name)}::{wanted}",
+                postgresql_using=_conversion(name, existing_type, column.type, wanted),
             )
     needs_not_null = not column.nullable and (
         "modify_nullable" in change

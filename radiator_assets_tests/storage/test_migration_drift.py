@@ -679,6 +679,31 @@ def test_a_value_the_new_type_cannot_hold_fails_loudly_and_a_convertible_one_con
 # --- alignment details --------------------------------------------------------------------------
 
 
+def test_timestamps_without_a_zone_are_read_as_utc_whatever_the_session_zone(
+    hand_made: sa.Connection,
+) -> None:
+    hand_made.execute(sa.text("SET LOCAL TIME ZONE 'Europe/Moscow'"))
+    hand_made.execute(
+        sa.text(
+            "ALTER TABLE tracker_tasks ALTER COLUMN created_at TYPE timestamp without time zone"
+        )
+    )
+    hand_made.execute(
+        sa.text(
+            "INSERT INTO tracker_tasks (tracker_id, key, full_data, created_at) "
+            "VALUES ('t', 'CPO-1', '{}', '2025-01-01 10:00:00')"
+        )
+    )
+
+    upgrade_in(hand_made)
+
+    assert differences(hand_made) == []
+    created = hand_made.execute(
+        sa.text("SELECT to_char(created_at AT TIME ZONE 'UTC', 'HH24:MI') FROM tracker_tasks")
+    ).scalar_one()
+    assert created == "10:00"
+
+
 def test_identity_variants_are_aligned_and_continue_after_the_rows(
     hand_made: sa.Connection,
 ) -> None:
