@@ -24,6 +24,7 @@ questions for every stay of every task).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -230,7 +231,8 @@ class MetricsConfig(_Model):
     @field_validator("as_of", mode="before")
     @classmethod
     def _timestamp_only(cls, value: Any) -> Any:
-        if isinstance(value, date) and not isinstance(value, datetime):
+        date_text = isinstance(value, str) and _DATE_ONLY.fullmatch(value)
+        if date_text or (isinstance(value, date) and not isinstance(value, datetime)):
             raise ValueError("give a full UTC timestamp such as 2025-07-01T00:00:00Z, not a date")
         return value
 
@@ -573,7 +575,13 @@ def load_metrics_config(path: str | Path) -> MetricsConfig:
             f"metrics configuration {path} not found: copy radiator.example.yaml there, "
             "or convert the predecessor's files with `radiator config import DIR`"
         )
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MetricsConfigError(
+            str(path),
+            [ConfigIssue("", None, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8")],
+        ) from None
     return parse_metrics_config(text, source=str(path))
 
 
@@ -595,11 +603,22 @@ def load_configured_metrics_config(
     return load_metrics_config(path)
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML whose dates stay text: pydantic parses them, so a date that does not exist
+    (2025-06-31) is reported with its key and line instead of stopping the YAML parser."""
+
+
+_Loader.add_constructor(
+    "tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node)
+)
+_DATE_ONLY = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*")
+
+
 def parse_metrics_config(text: str, *, source: str = "<string>") -> MetricsConfig:
     """Validate configuration YAML text; errors name `source`, the line and the key."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None

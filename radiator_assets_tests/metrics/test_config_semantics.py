@@ -123,3 +123,26 @@ def test_key_errors_are_reported_before_role_checks():
     text = STATUSES.replace("block: pause", "block: paused") + ROLES
 
     assert issues_of(text) == [("statuses[6].block", 8)]
+
+
+def test_a_date_that_does_not_exist_is_reported_with_its_line() -> None:
+    text = (
+        "statuses:\n  - {name: Open, block: backlog}\n"
+        "periods:\n  - {name: Q, start: 2025-06-31, end: 2025-07-31}\n"
+    )
+    with pytest.raises(MetricsConfigError) as error:
+        parse_metrics_config(text, source="radiator.yaml")
+    assert "radiator.yaml, line 4: periods[0].start" in str(error.value)
+
+
+def test_a_file_that_is_not_utf8_is_reported_not_crashed(tmp_path) -> None:
+    path = tmp_path / "radiator.yaml"
+    path.write_bytes("statuses: []  # Открыт\n".encode("cp1251"))
+    with pytest.raises(MetricsConfigError, match="not UTF-8 text"):
+        load_metrics_config(path)
+
+
+def test_as_of_given_as_a_bare_date_is_refused() -> None:
+    text = "statuses:\n  - {name: Open, block: backlog}\nas_of: 2025-07-01\n"
+    with pytest.raises(MetricsConfigError, match="full UTC timestamp"):
+        parse_metrics_config(text, source="radiator.yaml")
