@@ -56,13 +56,22 @@ def _db_check(_: argparse.Namespace) -> int:
 
     engine = get_engine()
     differences = schema_differences(engine)
-    if not differences:
-        print(f"{display_url(engine.url)}: the schema matches the models")
-        return 0
-    print(f"{display_url(engine.url)}: {len(differences)} difference(s) from the models:")
-    for diff in differences:
-        print(f"  - {diff}")
-    return 1
+    # Objects the models do not know (a column or index someone added) are kept by every
+    # upgrade and harm nothing: listed, but not a failure.
+    extra = [d for d in differences if d.kind.startswith("remove_")]
+    wrong = [d for d in differences if not d.kind.startswith("remove_")]
+    where = display_url(engine.url)
+    if not wrong:
+        print(f"{where}: the schema matches the models")
+    else:
+        print(f"{where}: {len(wrong)} difference(s) from the models:")
+        for diff in wrong:
+            print(f"  - {diff}")
+    if extra:
+        print(f"{len(extra)} object(s) the models do not know, kept:")
+        for diff in extra:
+            print(f"  - {diff.detail}")
+    return 1 if wrong else 0
 
 
 def _db_stop(_: argparse.Namespace) -> int:
@@ -94,7 +103,7 @@ def check_configuration(*, tracker: bool) -> None:
 def _sync(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from radiator_assets.cli_output import print_sync_summary
+    from radiator_assets.cli_output import CONFIG_ERROR, RUNTIME_ERROR, print_sync_summary
     from radiator_assets.runner import run_sync
 
     since = date.fromisoformat(args.since) if args.since else None
@@ -103,7 +112,9 @@ def _sync(args: argparse.Namespace) -> int:
     log_level = args.log_level or ("DEBUG" if args.verbose else None)
     outcome = run_sync(selection=selection, mode=args.mode, since=since, log_level=log_level)
     print_sync_summary(outcome)
-    return 0 if outcome.success else 1
+    if outcome.success:
+        return 0
+    return CONFIG_ERROR if any(f.is_configuration for f in outcome.failures) else RUNTIME_ERROR
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -69,9 +69,13 @@ def print_sync_summary(outcome: SyncOutcome, *, err: TextIO | None = None) -> No
             f"{history.get('dagster/row_count', 0)} stays in total"
         )
     )
-    failed = [name for name, passed in outcome.checks.items() if not passed]
-    passed = len(outcome.checks) - len(failed)
-    print(f"checks:    {passed} passed, {len(failed)} failed {failed or ''}")
+    failed = [n for n, ok in outcome.checks.items() if not ok and n not in outcome.warnings]
+    warned = sorted(outcome.warnings)
+    passed = len(outcome.checks) - len(failed) - len(warned)
+    print(
+        f"checks:    {passed} passed, {len(failed)} failed {failed or ''}".rstrip()
+        + (f", {len(warned)} warning(s) {warned}" if warned else "")
+    )
     print(f"run:       {outcome.run_id} ({'success' if outcome.success else 'FAILED'})")
     sys.stdout.flush()
     where = f": full log in {outcome.log_path}" if outcome.log_path else ""

@@ -64,6 +64,11 @@ class StepFailure:
     step: str
     message: str
 
+    @property
+    def is_configuration(self) -> bool:
+        """Tracker refused the credentials or the organisation: the user must fix a setting."""
+        return self.message.startswith("TrackerConfigError")
+
 
 @dataclass(frozen=True)
 class JournalRow:
@@ -96,6 +101,7 @@ class SyncOutcome:
     run_id: str
     metadata: dict[str, dict[str, Any]]  # asset key -> metadata values
     checks: dict[str, bool]  # check name -> passed
+    warnings: frozenset[str] = frozenset()  # checks that failed at WARN severity
     failures: tuple[StepFailure, ...] = ()
     journal: tuple[JournalRow, ...] = ()  # read when the run failed
     log_path: Path | None = None  # Dagster's event log of the run
@@ -270,15 +276,19 @@ def run_sync(
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization  # type: ignore[union-attr]
         metadata[mat.asset_key.to_user_string()] = {k: _plain(v) for k, v in mat.metadata.items()}
-    checks_passed = {
-        evaluation.check_name: evaluation.passed
-        for evaluation in result.get_asset_check_evaluations()
-    }
+    evaluations = result.get_asset_check_evaluations()
+    checks_passed = {evaluation.check_name: evaluation.passed for evaluation in evaluations}
+    warned = frozenset(
+        e.check_name
+        for e in evaluations
+        if not e.passed and e.severity == dg.AssetCheckSeverity.WARN
+    )
     return SyncOutcome(
         result.success,
         result.run_id,
         metadata,
         checks_passed,
+        warnings=warned,
         failures=_step_failures(result),
         journal=() if result.success else read_journal(engine, result.run_id),
         log_path=log_path,

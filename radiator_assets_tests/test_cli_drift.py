@@ -33,3 +33,29 @@ def test_an_upgrade_that_would_invent_values_says_so_in_one_line_and_changes_not
     assert line.startswith("radiator: error: the schema cannot be upgraded: ")
     assert "tracker_tasks" in line
     assert table_names(empty_database_url) == {"tracker_tasks"}  # nothing half-applied
+
+
+def test_db_check_lists_a_users_own_column_without_failing(
+    database_url: URL,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    engine = sa.create_engine(database_url, poolclass=sa.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE tracker_tasks ADD COLUMN mine text"))
+        conn.execute(sa.text("ALTER TABLE tracker_tasks DROP COLUMN out_of_query_since"))
+    point_cli_at(monkeypatch, tmp_path, database_url)
+
+    missing = run_cli(capsys, "db", "check")
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE tracker_tasks ADD COLUMN out_of_query_since timestamptz"))
+    extra_only = run_cli(capsys, "db", "check")
+    engine.dispose()
+    get_settings.cache_clear()
+
+    assert missing.code == 1 and "out_of_query_since" in missing.out
+    assert extra_only.code == 0
+    assert "the schema matches the models" in extra_only.out
+    assert "1 object(s) the models do not know, kept:" in extra_only.out
+    assert "mine" in extra_only.out

@@ -91,3 +91,20 @@ def test_cli_prints_one_line_per_failed_step_and_what_the_failed_run_stored(
     logs = "\n".join(f.read_text(encoding="utf-8") for f in (home / "logs").iterdir())
     token = emulator.token
     assert [p for p in (token[:4], token[:8], token) if p in ran.out + ran.err + logs] == []
+
+
+def test_a_token_tracker_refuses_is_a_configuration_error(
+    emulator: TrackerEmulator,
+    database_url: URL,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    point_cli_at(monkeypatch, tmp_path, database_url, emulator)
+    monkeypatch.setenv("TRACKER_TOKEN", "a-token-tracker-does-not-know")
+    get_settings.cache_clear()
+
+    ran = run_cli(capsys, "sync", "--no-reports")
+
+    assert ran.code == 2
+    assert any("Tracker rejected the credentials (HTTP 401)" in line for line in ran.err_lines)
