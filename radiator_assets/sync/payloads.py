@@ -15,6 +15,8 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -133,20 +135,23 @@ def _timestamp(obj: dict[str, Any], field: str, what: str, *, required: bool) ->
         raise MalformedPayload(f"{what}: {field} {exc}") from exc
 
 
-def _unexpected_shape(what: str, exc: Exception) -> MalformedPayload:
-    """A payload shape no rule foresaw (a list where a text belongs, ...): a bad record."""
-    return MalformedPayload(f"{what}: unexpected shape ({type(exc).__name__}: {exc})")
+@contextmanager
+def _shape_errors_are_bad_records(what: str) -> Iterator[None]:
+    """A payload shape no rule foresaw (a list where a text belongs, ...) is a bad record,
+    not a crash of the sync."""
+    try:
+        yield
+    except MalformedPayload:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise MalformedPayload(f"{what}: unexpected shape ({type(exc).__name__}: {exc})") from exc
 
 
 def issue_row(issue: dict[str, Any], fields: CustomFields) -> dict[str, Any]:
     """The `tracker_tasks` columns for one issue as fetched (no surrogate id, no cursors);
     `fields` are the custom-field ids of the metrics configuration."""
-    try:
+    with _shape_errors_are_bad_records("an issue"):
         return _issue_row(issue, fields)
-    except MalformedPayload:
-        raise
-    except (TypeError, AttributeError, KeyError, ValueError) as exc:
-        raise _unexpected_shape("an issue", exc) from exc
 
 
 def _scalar_id(value: Any, what: str, field: str) -> str:
@@ -237,12 +242,8 @@ def _status_parts(value: Any) -> tuple[str | None, str | None]:
 
 def changelog_row(entry: dict[str, Any], task_id: int) -> dict[str, Any]:
     """The `tracker_changelog` columns for one entry."""
-    try:
+    with _shape_errors_are_bad_records("a changelog entry"):
         return _changelog_row(entry, task_id)
-    except MalformedPayload:
-        raise
-    except (TypeError, AttributeError, KeyError, ValueError) as exc:
-        raise _unexpected_shape("a changelog entry", exc) from exc
 
 
 def _changelog_row(entry: dict[str, Any], task_id: int) -> dict[str, Any]:
