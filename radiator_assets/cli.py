@@ -233,7 +233,7 @@ def _log_file() -> Path | None:
 
 
 @contextmanager
-def _logging(verbose: bool) -> Iterator[Path | None]:
+def _logging(verbose: bool) -> Iterator[None]:
     """Log to the console (warnings; everything with `verbose`) and to the log file,
     for the duration of one command; the previous logging setup is restored after."""
     root = logging.getLogger()
@@ -253,7 +253,7 @@ def _logging(verbose: bool) -> Iterator[Path | None]:
                 path, maxBytes=LOG_FILE_BYTES, backupCount=3, encoding="utf-8", delay=True
             )
         except OSError:
-            path = None
+            pass  # an unwritable home: log to the console only
         else:
             to_file.setFormatter(
                 logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -269,7 +269,7 @@ def _logging(verbose: bool) -> Iterator[Path | None]:
     for name, value in quiet.items():
         logging.getLogger(name).setLevel(value)
     try:
-        yield path
+        yield
     finally:
         for handler in handlers:
             root.removeHandler(handler)

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -33,7 +32,9 @@ from radiator_assets.automation.jobs import partition_range_tags, whole_history_
 from radiator_assets.settings import get_settings
 from radiator_assets.storage.engine import get_engine
 from radiator_assets.storage.migrations import ensure_migrated
+from radiator_assets.sync.sync_runs import steps_of_run
 from radiator_assets.sync.window import incremental_range_start
+from radiator_assets.tracker.errors import TrackerConfigError
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,14 @@ class StepFailure:
 
     @property
     def is_configuration(self) -> bool:
-        """Tracker refused the credentials or the organisation: the user must fix a setting."""
-        return self.message.startswith("TrackerConfigError")
+        """Tracker refused the credentials or the organisation: the user must fix a setting.
+        (Dagster keeps only the class name of a step's error.)"""
+        return self.message.split(":", 1)[0] in _CONFIGURATION_ERRORS
+
+
+_CONFIGURATION_ERRORS = frozenset(
+    cls.__name__ for cls in (TrackerConfigError, *TrackerConfigError.__subclasses__())
+)
 
 
 @dataclass(frozen=True)
@@ -160,13 +167,8 @@ def _step_failures(result: dg.ExecuteInProcessResult) -> tuple[StepFailure, ...]
 
 def read_journal(engine: Engine, run_id: str) -> tuple[JournalRow, ...]:
     """The journal rows a run wrote, oldest first (read-only; empty if unreadable)."""
-    query = sa.text(
-        "SELECT kind, status, error, tasks_written, entries_written, history_written, "
-        "api_requests FROM tracker_sync_runs WHERE dagster_run_id = :run_id ORDER BY id"
-    )
     try:
-        with engine.connect() as conn:
-            return tuple(JournalRow(*row) for row in conn.execute(query, {"run_id": run_id}).all())
+        return tuple(JournalRow(*row) for row in steps_of_run(engine, run_id))
     except SQLAlchemyError:
         # The failure may be the database itself; the step's error says so.
         return ()

@@ -93,18 +93,29 @@ def test_cli_prints_one_line_per_failed_step_and_what_the_failed_run_stored(
     assert [p for p in (token[:4], token[:8], token) if p in ran.out + ran.err + logs] == []
 
 
-def test_a_token_tracker_refuses_is_a_configuration_error(
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("TRACKER_TOKEN", "a-token-tracker-does-not-know", "rejected the credentials (HTTP 401)"),
+        ("TRACKER_ORG_ID", "not-our-organisation", "refused access (HTTP 403)"),
+    ],
+    ids=["token", "organisation"],
+)
+def test_credentials_tracker_refuses_are_a_configuration_error(
     emulator: TrackerEmulator,
     database_url: URL,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    said: str,
 ) -> None:
     point_cli_at(monkeypatch, tmp_path, database_url, emulator)
-    monkeypatch.setenv("TRACKER_TOKEN", "a-token-tracker-does-not-know")
+    monkeypatch.setenv(variable, value)
     get_settings.cache_clear()
 
     ran = run_cli(capsys, "sync", "--no-reports")
 
     assert ran.code == 2
-    assert any("Tracker rejected the credentials (HTTP 401)" in line for line in ran.err_lines)
+    assert any(f"Tracker {said}" in line for line in ran.err_lines)

@@ -117,7 +117,7 @@ def tracker_issues(
             "issues_out_of_query": result.out_of_query,
             "high_water_mark": str(result.high_water_mark),
             "previous_high_water_mark": str(result.previous_high_water_mark),
-            **timing_metadata(result.seconds),
+            **timing_metadata({**result.seconds, "lock_wait": step.writer.waited_seconds}),
             **api_metadata(traffic),
         }
     )
@@ -196,7 +196,7 @@ def tracker_changelog(
             "rows_unchanged": result.entries_already_stored,
             "entries_outside_window": outside,
             "entries_per_day": dg.MetadataValue.json(in_window),
-            **timing_metadata(result.seconds),
+            **timing_metadata({**result.seconds, "lock_wait": step.writer.waited_seconds}),
             **api_metadata(traffic),
         }
     )
@@ -230,7 +230,7 @@ def tracker_task_history(
             "rows_deleted": result.stays_deleted,
             "rows_inserted": result.stays_written,
             "batches": result.batches,
-            **timing_metadata(result.seconds),
+            **timing_metadata({**result.seconds, "lock_wait": step.writer.waited_seconds}),
         }
     )
 

@@ -12,7 +12,6 @@ import dagster as dg
 from radiator_assets.assets.tracker import tracker_changelog, tracker_issues, tracker_task_history
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.storage import quality
-from radiator_assets.sync import quarantine
 from radiator_assets.sync.sync_runs import newest_success
 
 
@@ -125,28 +124,15 @@ def history_statuses_are_configured(
     )
 
 
-def _quarantine_result(warehouse: WarehouseResource, kind: quarantine.Kind) -> dg.AssetCheckResult:
+def _quarantine_result(warehouse: WarehouseResource, kind: str) -> dg.AssetCheckResult:
     with warehouse.engine().connect() as conn:
-        total = quarantine.open_count(conn, kind)
-        sample = quarantine.open_records(conn, kind, limit=quality.SAMPLE)
-    return dg.AssetCheckResult(
-        passed=total == 0,
+        found = quality.open_quarantine(conn, kind)
+    examples = "; ".join(f"{r['key'] or r['ref']}: {r['reason']}" for r in found.sample[:2])
+    return _result(
+        found,
+        f"{kind} record(s) in quarantine (retried by every sync)"
+        + (f", e.g. {examples}" if examples else ""),
         severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            f"no {kind} in quarantine"
-            if total == 0
-            else f"{total} {kind} record(s) in quarantine (retried by every sync), e.g. "
-            + "; ".join(f"{r.issue_key or r.ref}: {r.reason}" for r in sample[:2])
-        ),
-        metadata={
-            "quarantined": total,
-            "sample": dg.MetadataValue.json(
-                [
-                    {"ref": r.ref, "key": r.issue_key, "reason": r.reason, "attempts": r.attempts}
-                    for r in sample
-                ]
-            ),
-        },
     )
 
 

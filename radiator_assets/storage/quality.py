@@ -85,6 +85,16 @@ def orphan_history_rows(conn: Connection) -> Finding:
     )
 
 
+def open_quarantine(conn: Connection, kind: str) -> Finding:
+    """Records of `kind` waiting in the quarantine, the least recently seen first."""
+    return _finding(
+        conn,
+        "SELECT ref, issue_key AS key, reason, attempts FROM tracker_quarantine "
+        "WHERE kind = :kind AND resolved_at IS NULL ORDER BY last_seen_at, id",
+        {"kind": kind},
+    )
+
+
 def distinct_statuses(conn: Connection) -> list[tuple[str, str | None, int]]:
     """(status, status_key, stays) for every status in the history: a short list."""
     return [

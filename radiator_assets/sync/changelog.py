@@ -36,7 +36,12 @@ from radiator_assets.storage.unit_of_work import write_isolating_refusals
 from radiator_assets.sync import quarantine
 from radiator_assets.sync.locking import SyncWriter
 from radiator_assets.sync.payloads import MalformedPayload, changelog_row
-from radiator_assets.tracker.errors import IssueGone, TrackerConfigError, TrackerError
+from radiator_assets.tracker.errors import (
+    AccessDenied,
+    IssueGone,
+    TrackerConfigError,
+    TrackerError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -247,10 +252,10 @@ def _confirm_gone(source: ChangelogSource, task: PendingTask, batch: _Batch) -> 
         log.warning("issue %s is gone from Tracker (404); marking it deleted", task.key)
         batch.gone.append(task)
         return
-    except TrackerConfigError as exc:
-        if exc.status != 403:
-            raise
+    except AccessDenied as exc:
         reason = f"its changelog answered 404 and the issue itself is hidden from us: {exc}"
+    except TrackerConfigError:
+        raise  # 401: wrong for every issue, not this one's problem
     except TrackerError as exc:
         reason = f"its changelog answered 404 and the issue could not be checked: {exc}"
     else:

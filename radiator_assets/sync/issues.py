@@ -39,8 +39,13 @@ from radiator_assets.storage.unit_of_work import write_isolating_refusals
 from radiator_assets.sync import quarantine
 from radiator_assets.sync.locking import SyncWriter
 from radiator_assets.sync.marks import listing_mark, record_complete_listing
-from radiator_assets.sync.payloads import MalformedPayload, issue_row
-from radiator_assets.tracker.errors import IssueGone, TrackerConfigError, TrackerError
+from radiator_assets.sync.payloads import HASH_PREFIX, MalformedPayload, issue_row
+from radiator_assets.tracker.errors import (
+    AccessDenied,
+    IssueGone,
+    TrackerConfigError,
+    TrackerError,
+)
 from radiator_assets.tracker.query import incremental_query
 
 log = logging.getLogger(__name__)
@@ -213,6 +218,7 @@ def sync_issues(
         t0 = time.perf_counter()
         batch_newest = _write_batch(writer, raw_batch, fields, result, mode == "reconcile")
         result.seconds["write"] += time.perf_counter() - t0
+        result.seen += len(raw_batch)
         result.batches += 1
         if batch_newest is not None and (newest is None or batch_newest > newest):
             newest = batch_newest
@@ -269,7 +275,6 @@ def _write_batch(
                 conn.execute(sa.text("INSERT INTO seen_issues VALUES (:t)"), listed)
     for bad_record in bad:
         log.warning("issue %s quarantined: %s", bad_record.ref, bad_record.reason)
-    result.seen += len(raw_batch)
     result.quarantined += len(bad)
     for name, value in counts.items():
         setattr(result, name, getattr(result, name) + value)
@@ -281,27 +286,23 @@ def _retry_quarantined(
 ) -> None:
     """Fetch quarantined issues again by id (or key) and store those that are valid now."""
     with writer.engine.connect() as conn:
-        records = quarantine.open_records(conn, "issue", limit=QUARANTINE_RETRIES_PER_SYNC)
-    for record in records:
-        if record.ref.startswith("sha1:"):
-            continue  # no handle to ask for; a complete full listing settles it
+        refs = quarantine.open_refs(conn, "issue", limit=QUARANTINE_RETRIES_PER_SYNC)
+    for ref in refs:  # a payload hash is no handle: a complete full listing settles those
         try:
-            issue = source.get_issue(record.ref)
+            issue = source.get_issue(ref)
         except IssueGone:
             with writer.transaction() as conn:
-                quarantine.resolve(conn, "issue", [record.ref], "gone: Tracker answered 404")
+                quarantine.resolve(conn, "issue", [ref], "gone: Tracker answered 404")
             continue
-        except TrackerConfigError as exc:
-            if exc.status != 403:
-                raise
-            log.warning("quarantined issue %s is hidden from us (403): %s", record.ref, exc)
+        except AccessDenied as exc:
+            log.warning("quarantined issue %s is hidden from us (403): %s", ref, exc)
             continue
+        except TrackerConfigError:
+            raise  # 401: wrong for every issue, not this one's problem
         except TrackerError as exc:
-            log.warning("quarantined issue %s not retried this time: %s", record.ref, exc)
+            log.warning("quarantined issue %s not retried this time: %s", ref, exc)
             continue
-        seen = result.seen
         _write_batch(writer, [issue], fields, result, track_seen=False)
-        result.seen = seen  # a retry is not part of the listing
 
 
 def _forget_unseen_anonymous(conn: Connection, listing_started: datetime) -> None:
@@ -311,7 +312,7 @@ def _forget_unseen_anonymous(conn: Connection, listing_started: datetime) -> Non
         sa.update(quarantine.QUARANTINE)
         .where(
             quarantine.QUARANTINE.c.kind == "issue",
-            quarantine.QUARANTINE.c.ref.startswith("sha1:"),
+            quarantine.QUARANTINE.c.ref.startswith(HASH_PREFIX),
             quarantine.QUARANTINE.c.resolved_at.is_(None),
             quarantine.QUARANTINE.c.last_seen_at < listing_started,
         )
@@ -379,10 +380,10 @@ def _ask_tracker(source: IssueSource, page: Sequence[Any]) -> tuple[list[int], l
             source.get_issue(row.tracker_id)
         except IssueGone:
             gone.append(row.id)
-        except TrackerConfigError as exc:
-            if exc.status != 403:
-                raise
+        except AccessDenied:
             present.append(row.id)  # it exists, hidden from us: out of the query, kept
+        except TrackerConfigError:
+            raise  # 401: wrong for every issue, not this one's problem
         except TrackerError as exc:
             log.warning("issue %s not judged this time (asked again next time): %s", row.key, exc)
         else:

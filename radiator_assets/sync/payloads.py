@@ -30,6 +30,7 @@ from radiator_assets.tracker.query import parse_tracker_datetime
 TASKS = TrackerTask.__table__
 CHANGELOG = TrackerChangelogEntry.__table__
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+HASH_PREFIX = "sha1:"  # the ref of a record that has neither id nor key
 _NOT_FINITE = re.compile(r"\b(?:NaN|-?Infinity)\b")
 
 
@@ -67,7 +68,7 @@ def clean_json(value: Any) -> Any:
 def payload_ref(payload: Any) -> str:
     """A stable name for a record that has neither id nor key: a hash of its JSON."""
     text = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
-    return "sha1:" + hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()
+    return HASH_PREFIX + hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()
 
 
 def _limit(table: sa.Table, column: str) -> int | None:
@@ -82,7 +83,11 @@ def _fit(table: sa.Table, column: str, value: str | None) -> str | None:
     return value[: limit - 1] + "…"
 
 
-def _identifier(table: sa.Table, column: str, value: Any, what: str) -> str:
+def _identifier(table: sa.Table, column: str, value: Any, what: str) -> str | None:
+    """An id or key as its column holds it; refused when too long (a cut one would point
+    elsewhere)."""
+    if value is None:
+        return None
     text = str(value)
     limit = _limit(table, column)
     if limit is not None and len(text) > limit:
@@ -179,8 +184,6 @@ def _issue_row(issue: dict[str, Any], fields: CustomFields) -> dict[str, Any]:
     def fit(column: str, value: str | None) -> str | None:
         return _fit(table, column, value)
 
-    parent_key = _key_of(issue.get("parent"))
-    epic_key = _key_of(issue.get("epic"))
     return {
         "tracker_id": _identifier(table, "tracker_id", tracker_id, what),
         "key": _identifier(table, "key", key, what),
@@ -198,10 +201,8 @@ def _issue_row(issue: dict[str, Any], fields: CustomFields) -> dict[str, Any]:
         "business_client": fit(
             "business_client", _display(custom_field(issue, fields.business_client))
         ),
-        "parent_key": None
-        if parent_key is None
-        else _identifier(table, "parent_key", parent_key, what),
-        "epic_key": None if epic_key is None else _identifier(table, "epic_key", epic_key, what),
+        "parent_key": _identifier(table, "parent_key", _key_of(issue.get("parent")), what),
+        "epic_key": _identifier(table, "epic_key", _key_of(issue.get("epic")), what),
         "links": links if isinstance(links, list) else [],
         "full_data": issue,
         "created_at": _timestamp(issue, "createdAt", what, required=True),

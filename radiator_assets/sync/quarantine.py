@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 
 from radiator_assets.storage.models import TrackerQuarantine
-from radiator_assets.sync.payloads import clean_json, payload_ref
+from radiator_assets.sync.payloads import HASH_PREFIX, clean_json, payload_ref
 
 QUARANTINE = TrackerQuarantine.__table__
 Kind = Literal["issue", "changelog"]
@@ -126,33 +126,18 @@ def resolve(conn: Connection, kind: Kind, refs: Sequence[str], resolution: str) 
     ).rowcount
 
 
-@dataclass(frozen=True)
-class OpenRecord:
-    ref: str
-    issue_key: str | None
-    reason: str
-    attempts: int
-
-
-def open_records(conn: Connection, kind: Kind, *, limit: int | None = None) -> list[OpenRecord]:
-    """Open records of `kind`, oldest first (at most `limit`)."""
+def open_refs(conn: Connection, kind: Kind, *, limit: int | None = None) -> list[str]:
+    """Refs of the open records of `kind` that name an issue (not a payload hash), the least
+    recently seen first (at most `limit`): a retry that fails again sees its record again,
+    so a bounded batch of retries goes round them all."""
     query = (
-        sa.select(
-            QUARANTINE.c.ref, QUARANTINE.c.issue_key, QUARANTINE.c.reason, QUARANTINE.c.attempts
+        sa.select(QUARANTINE.c.ref)
+        .where(
+            QUARANTINE.c.kind == kind,
+            QUARANTINE.c.resolved_at.is_(None),
+            ~QUARANTINE.c.ref.startswith(HASH_PREFIX),
         )
-        .where(QUARANTINE.c.kind == kind, QUARANTINE.c.resolved_at.is_(None))
-        .order_by(QUARANTINE.c.first_seen_at, QUARANTINE.c.id)
+        .order_by(QUARANTINE.c.last_seen_at, QUARANTINE.c.id)
         .limit(limit)
     )
-    return [OpenRecord(r.ref, r.issue_key, r.reason, r.attempts) for r in conn.execute(query)]
-
-
-def open_count(conn: Connection, kind: Kind) -> int:
-    return int(
-        conn.scalar(
-            sa.select(sa.func.count()).where(
-                QUARANTINE.c.kind == kind, QUARANTINE.c.resolved_at.is_(None)
-            )
-        )
-        or 0
-    )
+    return list(conn.scalars(query))

@@ -139,6 +139,26 @@ def newest_success(engine: Engine, kind: str) -> datetime | None:
         )
 
 
+def steps_of_run(engine: Engine, dagster_run_id: str) -> list[tuple[Any, ...]]:
+    """(kind, status, error, tasks, entries, stays written, API requests) of each step a
+    Dagster run journaled, oldest first."""
+    query = (
+        sa.select(
+            RUNS.c.kind,
+            RUNS.c.status,
+            RUNS.c.error,
+            RUNS.c.tasks_written,
+            RUNS.c.entries_written,
+            RUNS.c.history_written,
+            RUNS.c.api_requests,
+        )
+        .where(RUNS.c.dagster_run_id == dagster_run_id)
+        .order_by(RUNS.c.id)
+    )
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(query)]
+
+
 def failed_steps(engine: Engine) -> int:
     """How many sync steps have failed so far (the sensor keys its retries on it)."""
     with engine.connect() as conn:

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from radiator_assets.settings import DEFAULT_TRACKER_API_URL
 from radiator_assets.tracker.counters import RequestCounters
 from radiator_assets.tracker.errors import (
+    AccessDenied,
     IssueGone,
     ListingIncomplete,
     MalformedResponse,
@@ -391,11 +392,8 @@ class TrackerClient:
         params.update(self._view_params(fields, expand_links))
         reply = self._transport.request("POST", url, params=params, json_body={"query": query})
         issues = _expect_list(reply, endpoint_of("POST", url), "issues")
-        try:
-            total = int(reply.headers.get("X-Total-Count", ""))
-        except ValueError:
-            total = (page - 1) * per_page + len(issues)
-        return issues, total
+        total = _int_header(reply.headers.get("X-Total-Count"))
+        return issues, (page - 1) * per_page + len(issues) if total is None else total
 
     def issues_by_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]:
         """The issues among `keys` (current or old keys) that exist and are visible to us,
@@ -523,10 +521,10 @@ class TrackerClient:
             entries = self.changelog_list(issue_id, after_id, types=types, field=field)
         except IssueGone:
             return ChangelogResult(issue_id, after_id, gone=True)
-        except TrackerConfigError as exc:
-            if exc.status != 403:
-                raise  # 401: the credentials are wrong for every issue
-            return ChangelogResult(issue_id, after_id, error=exc)  # this issue is hidden from us
+        except AccessDenied as exc:  # this issue is hidden from us
+            return ChangelogResult(issue_id, after_id, error=exc)
+        except TrackerConfigError:
+            raise  # 401: the credentials are wrong for every issue
         except Exception as exc:  # reported per issue, never lost
             return ChangelogResult(issue_id, after_id, error=exc)
         return ChangelogResult(issue_id, after_id, entries=entries)
@@ -571,7 +569,7 @@ class TrackerClient:
                     result = future.result()
                     yield result
                     error = result.error
-                    if isinstance(error, TrackerConfigError):
+                    if isinstance(error, AccessDenied):
                         refused_in_a_row += 1
                         if self.abort_after_unavailable and (
                             refused_in_a_row >= self.abort_after_unavailable
@@ -624,11 +622,8 @@ def _expect_list(reply: Reply, endpoint: str, what: str) -> list[Any]:
 
 
 def _expect_list_of_objects(reply: Reply, endpoint: str, what: str) -> list[dict[str, Any]]:
-    data = reply.data
-    if not isinstance(data, list):
-        raise MalformedResponse(
-            endpoint, f"expected a JSON array of {what}, got {type(data).__name__}", repr(data)
-        )
+    """A JSON array whose every item is an object (a single answer, not a listing page)."""
+    data = _expect_list(reply, endpoint, what)
     for item in data:
         if not isinstance(item, dict):
             raise MalformedResponse(

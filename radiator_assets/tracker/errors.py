@@ -38,6 +38,15 @@ class TrackerConfigError(TrackerError):
         self.endpoint = endpoint
 
 
+class AccessDenied(TrackerConfigError):
+    """403: the organisation header or the account's rights refuse this request.
+
+    On the first request of a sync it is a configuration error like any other; on one
+    issue's endpoint, after others answered, it means that issue is hidden from us,
+    and callers record it for that issue instead of stopping the run.
+    """
+
+
 class TrackerUnavailable(TrackerError):
     """Transient failures (429, 5xx, timeouts, resets) outlasted the retry budget."""
 

@@ -28,6 +28,7 @@ from radiator_assets import __version__
 from radiator_assets.tracker.counters import RequestCounters
 from radiator_assets.tracker.errors import (
     SNIPPET_BYTES,
+    AccessDenied,
     MalformedResponse,
     NotFound,
     TrackerConfigError,
@@ -345,4 +346,5 @@ class Transport:
                 f"organisation needs {other} ({other_var}) instead, or the account lacks "
                 f"access to this data. Server said: {detail!r}"
             )
-        return TrackerConfigError(self.redact(message), status=status, endpoint=endpoint)
+        error = AccessDenied if status == 403 else TrackerConfigError
+        return error(self.redact(message), status=status, endpoint=endpoint)
