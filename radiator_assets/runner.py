@@ -20,7 +20,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,13 @@ import dagster as dg
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from radiator_assets.automation.jobs import partition_range_tags, whole_history_tags
+from radiator_assets.assets.partitions import current_partition_key
+from radiator_assets.automation.jobs import tracker_sync_job, whole_history_tags
 from radiator_assets.settings import get_settings
 from radiator_assets.storage.engine import get_engine
 from radiator_assets.storage.migrations import ensure_migrated
+from radiator_assets.sync.marks import listing_mark
 from radiator_assets.sync.sync_runs import steps_of_run
-from radiator_assets.sync.window import incremental_range_start
 from radiator_assets.tracker.errors import TrackerConfigError
 
 log = logging.getLogger(__name__)
@@ -222,16 +223,15 @@ def run_sync(
 
     settings = get_settings()
     engine = get_engine()
-    # Before anything reads the warehouse (the high-water mark below): a first run on an
+    # Before anything reads the warehouse (the listing mark below): a first run on an
     # empty database migrates it, as the warehouse resource would in each step.
     ensure_migrated(engine)
-    today = datetime.now(UTC).date()
-    first_day = since
-    if first_day is None and mode == "incremental":
-        first_day = incremental_range_start(
-            engine, settings.tracker_query, timedelta(minutes=settings.sync_overlap_minutes)
-        )
-    tags = partition_range_tags(first_day, today) if first_day else whole_history_tags(today)
+    with engine.connect() as conn:
+        first_sync = listing_mark(conn, settings.tracker_query) is None
+    # A first sync covers every month; later runs the current one (and record any other
+    # month whose entries they store).
+    partition = None if first_sync else current_partition_key()
+    tags = whole_history_tags() if first_sync else {}
     issues_config: dict[str, Any] = {"mode": mode}
     if since is not None:
         issues_config["since"] = since.isoformat()
@@ -241,20 +241,11 @@ def run_sync(
         dagster_home()
         instance = dg.DagsterInstance.get()
     try:
-        asset_graph = defs.resolve_asset_graph()
-        selected = dg.AssetSelection.from_string(" or ".join(selection))
-        keys = selected.resolve(asset_graph)
-        assets = [a for a in defs.assets or [] if set(a.keys) & keys]  # type: ignore[union-attr]
-        checks = [
-            c
-            for c in defs.asset_checks or []
-            if {k.asset_key for k in c.check_keys} & keys  # type: ignore[union-attr]
-        ]
-        result = dg.materialize(
-            [*assets, *checks],
-            instance=instance,
-            resources=defs.resources,
-            tags=tags,
+        job = defs.resolve_job_def(tracker_sync_job.name)
+        keys = dg.AssetSelection.from_string(" or ".join(selection)).resolve(
+            job.asset_layer.asset_graph
+        )
+        result = job.execute_in_process(
             run_config={
                 "ops": (
                     {"tracker_issues": {"config": issues_config}}
@@ -263,7 +254,10 @@ def run_sync(
                 ),
                 "loggers": {"console": {"config": {"log_level": log_level or "CRITICAL"}}},
             },
-            selection=selected,
+            instance=instance,
+            partition_key=partition,
+            tags=tags,
+            asset_selection=sorted(keys),
             raise_on_error=False,
         )
         try:

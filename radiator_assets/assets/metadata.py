@@ -31,12 +31,9 @@ def row_count(engine: Engine, table: sa.Table) -> int:
         return int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
 
 
-def table_metadata(engine: Engine, table: sa.Table) -> dict[str, Any]:
-    return {
-        "dagster/row_count": row_count(engine, table),
-        "dagster/column_schema": column_schema(table),
-        "dagster/table_name": table.name,
-    }
+def table_definition_metadata(table: sa.Table) -> dict[str, Any]:
+    """What never changes between runs, declared on the asset (not copied onto every event)."""
+    return {"dagster/column_schema": column_schema(table), "dagster/table_name": table.name}
 
 
 def timing_metadata(seconds: Mapping[str, float]) -> dict[str, Any]:

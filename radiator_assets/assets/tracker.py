@@ -8,26 +8,42 @@ checks; they never fail the step. `radiator sync` materializes these same
 assets.
 """
 
-from datetime import UTC, datetime, timedelta
-from typing import Literal
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
 
 import dagster as dg
+from sqlalchemy.engine import Engine
 
-from radiator_assets.assets.metadata import api_metadata, table_metadata, timing_metadata
+from radiator_assets.assets.metadata import (
+    api_metadata,
+    row_count,
+    table_definition_metadata,
+    timing_metadata,
+)
+from radiator_assets.assets.partitions import (
+    changelog_partitions,
+    holds,
+    month_start,
+    partition_key,
+)
 from radiator_assets.resources import TrackerResource, WarehouseResource
-from radiator_assets.settings import get_settings
 from radiator_assets.storage.models import TrackerChangelogEntry, TrackerTask, TrackerTaskHistory
-from radiator_assets.sync.changelog import ChangelogSyncResult, sync_changelogs
+from radiator_assets.sync.changelog import (
+    ChangelogSyncResult,
+    Window,
+    entries_per_month,
+    sync_changelogs,
+)
 from radiator_assets.sync.history import build_history
 from radiator_assets.sync.issues import IssueSyncResult, sync_issues
+from radiator_assets.sync.marks import listing_mark
 from radiator_assets.sync.sync_runs import SyncRunTally, sync_step
 
 GROUP = "tracker"
 SYNC_POOL = "tracker_sync"
-# Partitions are UTC days from RADIATOR_HISTORY_START (the organisation's first day).
-changelog_partitions = dg.DailyPartitionsDefinition(
-    start_date=get_settings().history_start.isoformat(), end_offset=1, timezone="UTC"
-)
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
@@ -39,9 +55,10 @@ class IssuesConfig(dg.Config):
 
 
 class ChangelogConfig(dg.Config):
-    """`refetch` re-reads the whole changelog of every issue updated in the partition window."""
+    """`reread` reads the run's window again from Tracker even where it reaches the live
+    month (closed months are always read again)."""
 
-    refetch: bool = False
+    reread: bool = False
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -56,6 +73,7 @@ def _parse_since(value: str | None) -> datetime | None:
     pool=SYNC_POOL,
     backfill_policy=SINGLE_RUN,
     kinds={"postgres", "python"},
+    metadata=table_definition_metadata(TrackerTask.__table__),
     description="Tracker issues matching TRACKER_QUERY, upserted by stable id (snapshot).",
 )
 def tracker_issues(
@@ -103,7 +121,7 @@ def tracker_issues(
     )
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(engine, TrackerTask.__table__),
+            "dagster/row_count": row_count(engine, TrackerTask.__table__),
             "mode": result.mode,
             "query": result.query,
             "issues_seen": result.seen,
@@ -130,9 +148,12 @@ def tracker_issues(
     backfill_policy=SINGLE_RUN,
     pool=SYNC_POOL,
     kinds={"postgres", "python"},
+    metadata=table_definition_metadata(TrackerChangelogEntry.__table__),
     description=(
-        "Changelog entries (immutable events), partitioned by the day of their update. "
-        "Fetched after each issue's last_changelog_id for issues whose snapshot changed."
+        "Changelog entries (immutable events), partitioned by the month (UTC) of their update. "
+        "Fetched after each issue's last_changelog_id for issues whose snapshot changed; a "
+        "month before the live one is read again from Tracker when its partition is "
+        "materialized."
     ),
 )
 def tracker_changelog(
@@ -140,10 +161,18 @@ def tracker_changelog(
     config: ChangelogConfig,
     warehouse: WarehouseResource,
     tracker: TrackerResource,
-) -> dg.MaterializeResult:
+) -> None:
     engine = warehouse.engine()
     settings = tracker.settings()
-    window = context.partition_time_window
+    run_window = context.partition_time_window
+    with engine.connect() as conn:
+        mark = listing_mark(conn, settings.tracker_query)
+    reread = reread_window(
+        Window(run_window.start, run_window.end),
+        mark,
+        timedelta(minutes=settings.sync_overlap_minutes),
+        everything=config.reread,
+    )
     with (
         sync_step(
             engine,
@@ -159,13 +188,7 @@ def tracker_changelog(
             tally.api_requests = int(client.counters["requests"])
 
         result = sync_changelogs(
-            step.writer,
-            client,
-            # Every pending issue is synced whatever the window (a narrow partition
-            # must never leave older news behind); refetch re-reads the window's issues.
-            updated_from=window.start if config.refetch else None,
-            refetch=config.refetch,
-            progress=step.progress(progress),
+            step.writer, client, reread=reread, progress=step.progress(progress)
         )
         traffic = client.counters.snapshot()
         step.tally.entries_written = result.entries_inserted
@@ -176,16 +199,14 @@ def tracker_changelog(
             f"{len(result.failures)} changelog(s) quarantined (the others are stored; the "
             f"next sync retries them): {sample}"
         )
-    in_window = {
-        day.isoformat(): n
-        for day, n in sorted(result.entries_by_day.items())
-        if window.start.date() <= day < window.end.date()
-    }
-    outside = sum(result.entries_by_day.values()) - sum(in_window.values())
-    return dg.MaterializeResult(
-        metadata={
-            **table_metadata(engine, TrackerChangelogEntry.__table__),
-            "window": f"{window.start.date()}..{(window.end - timedelta(days=1)).date()}",
+    _record_partitions(
+        context,
+        engine,
+        result,
+        run_wide={
+            "window_read_again": (
+                "none" if reread is None else f"{reread.start.date()}..{reread.end.date()}"
+            ),
             "issues_pending": result.tasks_pending,
             "issues_with_new_entries": result.tasks_with_new_entries,
             "issues_gone": result.tasks_gone,
@@ -194,12 +215,94 @@ def tracker_changelog(
             "entries_fetched": result.entries_fetched,
             "rows_inserted": result.entries_inserted,
             "rows_unchanged": result.entries_already_stored,
-            "entries_outside_window": outside,
-            "entries_per_day": dg.MetadataValue.json(in_window),
             **timing_metadata({**result.seconds, "lock_wait": step.writer.waited_seconds}),
             **api_metadata(traffic),
-        }
+        },
     )
+
+
+@dataclass(frozen=True)
+class PartitionStats:
+    """A partition's own numbers: the entries stored for its month and their issues."""
+
+    month: date
+    entries: int
+    issues: int
+
+    def metadata(self, inserted: int) -> dict[str, Any]:
+        return {
+            "dagster/row_count": self.entries,
+            "issues": self.issues,
+            "entries_inserted": inserted,
+            "month": self.month.strftime("%Y-%m"),
+        }
+
+
+def partition_stats(engine: Engine, keys: Sequence[str]) -> dict[str, PartitionStats]:
+    months = [date.fromisoformat(k) for k in keys]
+    with engine.connect() as conn:
+        counts = entries_per_month(conn, min(months), max(months))
+    return {
+        key: PartitionStats(month, *counts.get(month, (0, 0)))
+        for key, month in zip(keys, months, strict=True)
+    }
+
+
+def reread_window(
+    run_window: Window, mark: datetime | None, overlap: timedelta, *, everything: bool
+) -> Window | None:
+    """The part of the run's window whose entries are read from Tracker again.
+
+    Months before the live one (the month of the incremental mark minus the
+    overlap) are closed: materializing their partitions re-reads them, which is
+    what a backfill or a click in the UI asks for. The live month is kept
+    current by each issue's cursor, so incremental runs stay cheap; before the
+    first complete listing every issue is pending anyway. `everything` (config
+    `reread`) includes the live month."""
+    if everything:
+        return run_window
+    if mark is None:
+        return None
+    live_from = datetime.combine(month_start((mark - overlap).date()), time(), UTC)
+    end = min(run_window.end, live_from)
+    return Window(run_window.start, end) if end > run_window.start else None
+
+
+def _record_partitions(
+    context: dg.AssetExecutionContext,
+    engine: Engine,
+    result: ChangelogSyncResult,
+    run_wide: dict[str, Any],
+) -> None:
+    """Each partition the run covered gets its own numbers; so does each other partition
+    that received entries (an old month's entries stored by a catch-up or a reconcile).
+    Run-wide figures go on the newest partition of the run only."""
+    covered = list(context.partition_keys)
+    inserted: Counter[str] = Counter()
+    outside = 0
+    for day, n in result.inserted_by_day.items():
+        if holds(partition_key(day)):
+            inserted[partition_key(day)] += n
+        else:
+            outside += n
+    received = sorted(set(inserted) - set(covered))
+    stats = partition_stats(engine, [*covered, *received])
+    for key in covered:
+        extra = {**run_wide, "entries_outside_partitions": outside} if key == covered[-1] else {}
+        context.add_asset_metadata(
+            {**stats[key].metadata(inserted[key]), **extra}, partition_key=key
+        )
+    for key in received:
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=context.asset_key,
+                partition=key,
+                metadata=stats[key].metadata(inserted[key]),
+                description=f"entries of {key[:7]} stored by run {context.run.run_id[:8]}",
+            )
+        )
+    if received:
+        context.log.info(f"also stored entries of partitions {', '.join(received)}")
 
 
 @dg.asset(
@@ -208,6 +311,7 @@ def tracker_changelog(
     backfill_policy=SINGLE_RUN,
     pool=SYNC_POOL,
     kinds={"postgres", "sql"},
+    metadata=table_definition_metadata(TrackerTaskHistory.__table__),
     description="Status stays derived from the changelog; rebuilt for tasks with new entries.",
 )
 def tracker_task_history(
@@ -225,7 +329,7 @@ def tracker_task_history(
     )
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(engine, TrackerTaskHistory.__table__),
+            "dagster/row_count": row_count(engine, TrackerTaskHistory.__table__),
             "tasks_touched": result.tasks_rebuilt,
             "rows_deleted": result.stays_deleted,
             "rows_inserted": result.stays_written,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 
 import dagster as dg
 
+from radiator_assets.assets.partitions import current_partition_key, first_partition_key
 from radiator_assets.assets.reports import GROUP as REPORTS_GROUP
 from radiator_assets.assets.tracker import GROUP as TRACKER_GROUP
-from radiator_assets.settings import get_settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -23,11 +23,11 @@ tracker_sync_job = dg.define_asset_job(
 )
 
 
-def partition_range_tags(first: date, last: date) -> dict[str, str]:
-    """Run tags that make one run cover the daily partitions first..last (single-run backfill)."""
-    return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
+def partition_range_tags(first_key: str, last_key: str) -> dict[str, str]:
+    """Run tags that make one run cover the partitions first..last (single-run backfill)."""
+    return {RANGE_START_TAG: first_key, RANGE_END_TAG: last_key}
 
 
-def whole_history_tags(today: date) -> dict[str, str]:
-    """The partitions from RADIATOR_HISTORY_START to `today`."""
-    return partition_range_tags(get_settings().history_start, today)
+def whole_history_tags(now: datetime | None = None) -> dict[str, str]:
+    """Every partition, from RADIATOR_HISTORY_START's month to the current one (a first sync)."""
+    return partition_range_tags(first_partition_key(), current_partition_key(now))

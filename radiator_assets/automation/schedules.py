@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from radiator_assets.automation.jobs import tracker_sync_job, whole_history_tags
+from radiator_assets.assets.partitions import current_partition_key
+from radiator_assets.automation.jobs import tracker_sync_job
 
 RECONCILE_RUN_CONFIG = {"ops": {"tracker_issues": {"config": {"mode": "reconcile"}}}}
 
@@ -14,7 +15,8 @@ RECONCILE_RUN_CONFIG = {"ops": {"tracker_issues": {"config": {"mode": "reconcile
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description=(
         "Lists every issue of the query, marks vanished ones deleted, resyncs those whose "
-        "updatedAt differs from the stored one."
+        "updatedAt differs from the stored one. The run covers the current month's partition; "
+        "any other month whose entries it stores is recorded as materialized too."
     ),
 )
 def tracker_reconcile_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
@@ -22,5 +24,5 @@ def tracker_reconcile_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunR
     return dg.RunRequest(
         run_key=f"reconcile:{day.isoformat()}",
         run_config=RECONCILE_RUN_CONFIG,
-        tags=whole_history_tags(day),
+        partition_key=current_partition_key(context.scheduled_execution_time),
     )

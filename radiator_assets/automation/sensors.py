@@ -7,22 +7,18 @@ steps have failed so far, so a tick never starts the same work twice, and
 work a failed run left behind is requested again on the next tick.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 
-from radiator_assets.automation.jobs import (
-    partition_range_tags,
-    tracker_sync_job,
-    whole_history_tags,
-)
+from radiator_assets.assets.partitions import current_partition_key
+from radiator_assets.automation.jobs import tracker_sync_job, whole_history_tags
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.settings import get_settings
 from radiator_assets.sync.changelog import oldest_pending_update
 from radiator_assets.sync.changes import changes_since
 from radiator_assets.sync.marks import listing_mark
 from radiator_assets.sync.sync_runs import failed_steps, settle_abandoned_runs
-from radiator_assets.sync.window import incremental_range_start
 
 _UNSUCCESSFUL = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
@@ -66,13 +62,12 @@ def tracker_changes_sensor(
     with engine.connect() as conn:
         mark = listing_mark(conn, settings.tracker_query)
     failures = failed_steps(engine)
-    today = datetime.now(UTC).date()
     if mark is None:
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
                     run_key=_retry_key(context, f"initial-sync:{failures}"),
-                    tags=whole_history_tags(today),
+                    tags=whole_history_tags(),
                 )
             ],
             cursor="",
@@ -85,7 +80,6 @@ def tracker_changes_sensor(
             overlap=timedelta(minutes=settings.sync_overlap_minutes),
         )
         requests_made = int(client.counters["requests"])
-    overlap = timedelta(minutes=settings.sync_overlap_minutes)
     if changes is None:
         with engine.connect() as conn:
             left_behind = oldest_pending_update(conn)
@@ -99,23 +93,16 @@ def tracker_changes_sensor(
         # An earlier run stopped before fetching some changelogs: catch up without news.
         context.log.info(f"changelogs pending since {left_behind.isoformat()}: catching up")
         run_key = f"catch-up:{mark.isoformat()}:{failures}"
-        first_day = incremental_range_start(engine, settings.tracker_query, overlap)
     else:
         context.log.info(f"{changes.count} issue(s) changed since {mark.isoformat()}")
         run_key = f"sync:{mark.isoformat()}..{changes.newest.isoformat()}:{failures}"
-        first_day = incremental_range_start(
-            engine,
-            settings.tracker_query,
-            overlap,
-            changes_from=datetime.combine(changes.days[0], datetime.min.time(), UTC),
-        )
-    assert first_day is not None  # a mark exists
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
                 run_key=_retry_key(context, run_key),
-                # Today is the newest partition (Tracker reports no future changes).
-                tags=partition_range_tags(min(first_day, today), today),
+                # New entries land in the current month; the run records any other month
+                # whose entries it stores (a catch-up of older work) as it goes.
+                partition_key=current_partition_key(),
             )
         ],
         cursor=mark.isoformat(),

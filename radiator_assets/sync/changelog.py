@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -86,7 +86,7 @@ class ChangelogSyncResult:
     entries_fetched: int = 0
     entries_inserted: int = 0
     entries_already_stored: int = 0
-    entries_by_day: Counter[date] = field(default_factory=Counter)
+    inserted_by_day: Counter[date] = field(default_factory=Counter)  # UTC day of the update
     # issue key -> why its changelog went to the quarantine (this run)
     failures: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=lambda: {"fetch": 0.0, "write": 0.0})
@@ -106,17 +106,50 @@ class _Batch:
         return len(self.done) + len(self.gone) + len(self.bad)
 
 
+@dataclass(frozen=True)
+class Window:
+    """A span of changelog time, [start, end) in UTC, whose entries are read again."""
+
+    start: datetime
+    end: datetime
+
+
+def _reread_cursor(window: Window) -> sa.ScalarSelect[Any]:
+    """The newest stored entry of the task before the window: reading on from it returns
+    every entry of the window (Tracker's changelog comes in chronological order)."""
+    return (
+        sa.select(CHANGELOG.c.id)
+        .where(CHANGELOG.c.task_id == TASKS.c.id, CHANGELOG.c.updated_at < window.start)
+        .order_by(CHANGELOG.c.updated_at.desc(), CHANGELOG.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def pending_tasks(
     conn: Connection,
     *,
-    updated_from: datetime | None,
-    refetch: bool = False,
+    reread: Window | None = None,
     after_task_id: int = 0,
     limit: int = 5000,
 ) -> list[PendingTask]:
     """One page (by task id) of issues whose changelog is behind their snapshot or in the
-    quarantine, or of all issues in the window when refetching. Ids and cursors only."""
+    quarantine, plus, with `reread`, the issues that can hold entries of that window
+    (created before its end, updated since its start), read from their last entry before
+    it. Ids and cursors only."""
     open_q = QUARANTINE.alias("q")
+    behind = sa.or_(
+        TASKS.c.changelog_synced_updated_at.is_distinct_from(TASKS.c.task_updated_at),
+        open_q.c.id.is_not(None),
+    )
+    in_window: sa.ColumnElement[bool] = sa.false()
+    reread_cursor: Any = sa.null()
+    if reread is not None:
+        in_window = sa.and_(
+            sa.func.coalesce(TASKS.c.created_at, TASKS.c.task_updated_at) < reread.end,
+            TASKS.c.task_updated_at >= reread.start,
+        )
+        reread_cursor = _reread_cursor(reread)
     query = (
         sa.select(
             TASKS.c.id,
@@ -126,6 +159,8 @@ def pending_tasks(
             TASKS.c.task_updated_at,
             open_q.c.id.label("quarantine_id"),
             open_q.c.retry_from,
+            in_window.label("in_window"),
+            reread_cursor.label("reread_from"),
         )
         .select_from(
             TASKS.outerjoin(
@@ -137,32 +172,28 @@ def pending_tasks(
                 ),
             )
         )
-        .where(TASKS.c.deleted_at.is_(None), TASKS.c.id > after_task_id)
+        .where(TASKS.c.deleted_at.is_(None), TASKS.c.id > after_task_id, sa.or_(behind, in_window))
     )
-    if not refetch:
-        query = query.where(
-            sa.or_(
-                TASKS.c.changelog_synced_updated_at.is_distinct_from(TASKS.c.task_updated_at),
-                open_q.c.id.is_not(None),
-            )
-        )
-    if updated_from is not None:
-        query = query.where(TASKS.c.task_updated_at >= updated_from)
     rows = conn.execute(query.order_by(TASKS.c.id).limit(limit))
     tasks = []
     for r in rows:
         quarantined = r.quarantine_id is not None
-        cursor = None if refetch else r.retry_from if quarantined else r.last_changelog_id
+        # A quarantined changelog restarts before its first bad entry, whatever the window.
+        if quarantined:
+            cursor = r.retry_from
+        else:
+            cursor = r.reread_from if r.in_window else r.last_changelog_id
         tasks.append(PendingTask(r.id, r.tracker_id, r.key, cursor, r.task_updated_at, quarantined))
     return tasks
 
 
 def _write_entries(
     conn: Connection, done: Sequence[tuple[PendingTask, list[dict[str, Any]]]]
-) -> int:
-    """Entries plus the cursors that cover them, in the caller's transaction."""
+) -> Counter[date]:
+    """Entries plus the cursors that cover them, in the caller's transaction. Returns the
+    entries inserted per UTC day of their update."""
     rows = [row for _, entry_rows in done for row in entry_rows]
-    inserted = 0
+    inserted: Counter[date] = Counter()
     if rows:
         # COPY into a per-connection staging table, then one set-based insert that skips
         # entries already stored (a rerun after a kill, an overlap, a refetch).
@@ -178,14 +209,17 @@ def _write_entries(
             CHANGELOG_COLUMNS,
             ([row[c] for c in CHANGELOG_COLUMNS] for row in rows),
         )
-        inserted = conn.execute(
+        days = conn.execute(
             sa.text(
-                f"INSERT INTO tracker_changelog ({', '.join(CHANGELOG_COLUMNS)}) "
+                f"WITH inserted AS (INSERT INTO tracker_changelog ({', '.join(CHANGELOG_COLUMNS)}) "
                 f"SELECT DISTINCT ON (id) {', '.join(CHANGELOG_COLUMNS)} "
                 "FROM tracker_changelog_staging ORDER BY id "
-                "ON CONFLICT (id) DO NOTHING"
+                "ON CONFLICT (id) DO NOTHING RETURNING updated_at) "
+                "SELECT CAST(timezone('UTC', updated_at) AS date), count(*) "
+                "FROM inserted GROUP BY 1"
             )
-        ).rowcount
+        )
+        inserted.update({day: n for day, n in days})
         conn.execute(sa.text("TRUNCATE tracker_changelog_staging"))
     conn.execute(
         sa.text(
@@ -208,11 +242,10 @@ def _write_entries(
 def _write_batch(conn: Connection, batch: _Batch, result: ChangelogSyncResult) -> None:
     """One batch in the caller's transaction; an issue whose rows the database refuses
     is quarantined (its cursor untouched) and the others are stored."""
-    inserted = 0
+    inserted: Counter[date] = Counter()
 
     def write(c: Connection, items: Sequence[tuple[PendingTask, list[dict[str, Any]]]]) -> None:
-        nonlocal inserted
-        inserted += _write_entries(c, items)
+        inserted.update(_write_entries(c, items))
 
     refused = write_isolating_refusals(conn, batch.done, write) if batch.done else []
     for (task, _), reason in refused:
@@ -230,7 +263,8 @@ def _write_batch(conn: Connection, batch: _Batch, result: ChangelogSyncResult) -
     quarantine.put(conn, batch.bad)
     recovered = [ref for ref in batch.recovered if ref not in refused_ids]
     result.tasks_recovered += quarantine.resolve(conn, "changelog", recovered, "stored")
-    result.entries_inserted += inserted
+    result.entries_inserted += inserted.total()
+    result.inserted_by_day.update(inserted)
     result.tasks_gone += len(batch.gone)
     result.tasks_quarantined += len(batch.bad)
     for record in batch.bad:
@@ -291,7 +325,6 @@ def _take(
             bad_entries.append((entry, str(exc)))
     result.entries_fetched += len(entry_rows)
     result.tasks_with_new_entries += int(bool(entry_rows))
-    result.entries_by_day.update(r["updated_at"].date() for r in entry_rows)
     batch.done.append((task, entry_rows))
     if bad_entries:
         reason = f"{len(bad_entries)} bad changelog entr(y/ies), first: {bad_entries[0][1]}"
@@ -305,12 +338,12 @@ def sync_changelogs(
     writer: SyncWriter,
     source: ChangelogSource,
     *,
-    updated_from: datetime | None = None,
-    refetch: bool = False,
+    reread: Window | None = None,
     batch_issues: int = 50,
     progress: Callable[[ChangelogSyncResult], None] | None = None,
 ) -> ChangelogSyncResult:
-    """Fetch and store new changelog entries of every pending issue.
+    """Fetch and store new changelog entries of every pending issue, and with `reread`
+    every entry of that window again (stored ones are kept, missing ones added).
 
     Per-issue problems go to the quarantine (`result.tasks_quarantined`,
     `result.failures`); only what stops every issue (Tracker unreachable,
@@ -332,9 +365,7 @@ def sync_changelogs(
     last_task_id = 0
     while True:
         with writer.engine.connect() as conn:
-            tasks = pending_tasks(
-                conn, updated_from=updated_from, refetch=refetch, after_task_id=last_task_id
-            )
+            tasks = pending_tasks(conn, reread=reread, after_task_id=last_task_id)
         if not tasks:
             break
         last_task_id = tasks[-1].task_id
@@ -364,3 +395,20 @@ def oldest_pending_update(conn: Connection) -> datetime | None:
             TASKS.c.changelog_synced_updated_at.is_distinct_from(TASKS.c.task_updated_at),
         )
     )
+
+
+def entries_per_month(conn: Connection, first: date, last: date) -> dict[date, tuple[int, int]]:
+    """Stored entries and distinct issues per month (UTC) of their update, for the months
+    `first`..`last` (first days of months); months without entries are absent."""
+    month = sa.cast(
+        sa.func.date_trunc("month", sa.func.timezone("UTC", CHANGELOG.c.updated_at)), sa.Date
+    )
+    start = datetime.combine(first, datetime.min.time(), UTC)
+    following = (last.replace(day=28) + timedelta(days=4)).replace(day=1)
+    end = datetime.combine(following, datetime.min.time(), UTC)
+    rows = conn.execute(
+        sa.select(month, sa.func.count(), sa.func.count(sa.distinct(CHANGELOG.c.task_id)))
+        .where(CHANGELOG.c.updated_at >= start, CHANGELOG.c.updated_at < end)
+        .group_by(month)
+    )
+    return {day: (entries, issues) for day, entries, issues in rows}

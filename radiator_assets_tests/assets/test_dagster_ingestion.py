@@ -93,7 +93,7 @@ def test_a_sensor_tick_with_no_change_makes_one_request_and_starts_no_run(
     assert len(tracker_env.requests) == 1
 
 
-def test_a_sensor_tick_with_changes_requests_one_run_for_the_touched_days(
+def test_a_sensor_tick_with_changes_requests_one_run_of_the_current_month(
     tracker_env: TrackerEmulator, engine: sa.Engine
 ) -> None:
     run_full_sync(engine)
@@ -106,10 +106,8 @@ def test_a_sensor_tick_with_changes_requests_one_run_for_the_touched_days(
     assert isinstance(first, dg.SensorResult) and isinstance(second, dg.SensorResult)
     (request,) = first.run_requests
     assert request.run_key == second.run_requests[0].run_key
-    with engine.connect() as conn:
-        mark = conn.scalar(sa.text("SELECT max(task_updated_at) FROM tracker_tasks"))
-    assert request.tags[RANGE_START_TAG] == (mark - timedelta(minutes=10)).date().isoformat()
-    assert request.tags[RANGE_END_TAG] == datetime.now(UTC).date().isoformat()
+    assert request.partition_key == datetime.now(UTC).date().replace(day=1).isoformat()
+    assert RANGE_START_TAG not in request.tags
 
 
 def test_the_sensor_cursor_moves_only_when_a_sync_has_committed(
@@ -136,18 +134,19 @@ def test_the_first_sensor_tick_requests_the_whole_history(
     (request,) = result.run_requests
     assert request.run_key == "initial-sync:0"
     assert request.tags[RANGE_START_TAG] == "2017-01-01"
+    assert request.tags[RANGE_END_TAG] == datetime.now(UTC).date().replace(day=1).isoformat()
     assert len(tracker_env.requests) == 0
 
 
-def test_the_nightly_schedule_requests_a_reconciliation_over_all_partitions() -> None:
+def test_the_nightly_schedule_requests_a_reconciliation_of_the_current_month() -> None:
     context = dg.build_schedule_context(
         scheduled_execution_time=datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
     )
     request = tracker_reconcile_schedule(context)
     assert isinstance(request, dg.RunRequest)
     assert request.run_config["ops"]["tracker_issues"]["config"]["mode"] == "reconcile"
-    assert request.tags[RANGE_START_TAG] == "2017-01-01"
-    assert request.tags[RANGE_END_TAG] == "2026-03-04"
+    assert request.partition_key == "2026-03-01"
+    assert RANGE_START_TAG not in request.tags
     assert request.run_key == "reconcile:2026-03-04"
 
 
@@ -157,7 +156,7 @@ def test_dagster_asset_materialize_runs_the_incremental_sync_from_the_command_li
     run_full_sync(engine)
     tracker_env.advance_clock(timedelta(hours=1))
     tracker_env.add_changes(2, kind="status")
-    today = datetime.now(UTC).date().isoformat()
+    this_month = datetime.now(UTC).date().replace(day=1).isoformat()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     completed = subprocess.run(
         [
@@ -170,10 +169,10 @@ def test_dagster_asset_materialize_runs_the_incremental_sync_from_the_command_li
             "radiator_assets.definitions",
             "--select",
             "tracker_issues,tracker_changelog,tracker_task_history",
-            # Today only, though the emulated changes are dated yesterday: every pending
-            # issue is synced whatever the partitions selected.
+            # The current month: every pending issue is synced, and only this live
+            # month's partition is recorded.
             "--partition",
-            today,
+            this_month,
         ],
         env=env,
         capture_output=True,

@@ -3,7 +3,7 @@ against the Tracker emulator, and the metadata they leave."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -61,7 +61,7 @@ def test_tracker_and_reports_groups_materialize_with_report_metadata(emulated_tr
                 "report_testing_returns": report_config,
             }
         },
-        tags=partition_range_tags(date(2025, 3, 1), date(2025, 6, 3)),
+        tags=partition_range_tags("2025-03-01", "2025-06-01"),
     )
     assert result.success
     metadata = {
