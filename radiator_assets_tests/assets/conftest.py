@@ -30,11 +30,15 @@ def tracker_env(
     app_env: URL, tracker_emulator_factory: Callable[..., TrackerEmulator], monkeypatch
 ) -> TrackerEmulator:
     """An emulated organisation and the application's settings pointing at it."""
-    # A short span that ends now keeps a first sync's partition range (and Dagster's
-    # events) small: about 20 daily partitions, not the days since a fixed past date.
+    # A short span that ends yesterday: the whole organisation fits in a month or two.
     emulator = tracker_emulator_factory(
         generate_org(seed=3, n_issues=80, span_days=20, now=recent_now())
     )
+    return point_app_at(emulator, monkeypatch)
+
+
+def point_app_at(emulator: TrackerEmulator, monkeypatch: pytest.MonkeyPatch) -> TrackerEmulator:
+    """The application's settings pointing at `emulator`."""
     for name, value in {
         "TRACKER_API_URL": emulator.base_url,
         "TRACKER_TOKEN": emulator.token,

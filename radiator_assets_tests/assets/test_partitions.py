@@ -1,0 +1,210 @@
+"""Monthly changelog partitions: what a run reads, and which partitions it records.
+
+The organisation spans four months, so there are closed months to materialize
+again and a live one that incremental runs keep current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
+
+from radiator_assets.assets.tracker import tracker_changelog
+from radiator_assets.definitions import defs
+from radiator_assets.runner import run_sync
+from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
+from radiator_assets_tests.assets.conftest import point_app_at, recent_now, run_full_sync
+
+CHANGELOG = dg.AssetKey("tracker_changelog")
+
+
+@pytest.fixture
+def four_months(
+    app_env: URL, tracker_emulator_factory: Callable[..., TrackerEmulator], monkeypatch
+) -> TrackerEmulator:
+    org = generate_org(seed=11, n_issues=60, span_days=110, now=recent_now())
+    return point_app_at(tracker_emulator_factory(org), monkeypatch)
+
+
+def month_key(months_back: int) -> str:
+    first = datetime.now(UTC).date().replace(day=1)
+    for _ in range(months_back):
+        first = (first - timedelta(days=1)).replace(day=1)
+    return first.isoformat()
+
+
+def window(key: str) -> tuple[datetime, datetime]:
+    start = date.fromisoformat(key)
+    end = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return datetime.combine(start, time(), UTC), datetime.combine(end, time(), UTC)
+
+
+def sql(engine: Engine, query: str, **params: Any) -> Any:
+    with engine.begin() as conn:
+        return conn.execute(sa.text(query), params)
+
+
+def window_counts(engine: Engine, key: str) -> tuple[int, int]:
+    start, end = window(key)
+    row = sql(
+        engine,
+        "SELECT count(*), count(DISTINCT task_id) FROM tracker_changelog "
+        "WHERE updated_at >= :start AND updated_at < :end",
+        start=start,
+        end=end,
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def changelog_materializations(result: Any) -> dict[str, dict[str, Any]]:
+    """Partition key -> plain metadata of each tracker_changelog materialization of a run."""
+    out = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        if mat.asset_key == CHANGELOG:
+            out[mat.partition] = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    return out
+
+
+def assert_partition_numbers(engine: Engine, recorded: dict[str, dict[str, Any]]) -> None:
+    for key, metadata in recorded.items():
+        entries, issues = window_counts(engine, key)
+        assert (metadata["dagster/row_count"], metadata["issues"]) == (entries, issues), key
+
+
+def changelog_requests(emulator: TrackerEmulator) -> list[str]:
+    """The issue id of every changelog request the emulator answered."""
+    return [r.path.split("/")[-2] for r in emulator.requests if r.path.endswith("/changelog")]
+
+
+def test_materializing_an_old_partition_reads_exactly_that_months_issues_again(
+    four_months: TrackerEmulator, engine: Engine
+) -> None:
+    run_full_sync(engine)
+    old = month_key(2)
+    start, end = window(old)
+    expected_entries = window_counts(engine, old)
+    assert expected_entries[0] > 0
+    # The warehouse lost that month's entries (a restore, a bad manual delete).
+    sql(
+        engine,
+        "DELETE FROM tracker_changelog WHERE updated_at >= :start AND updated_at < :end",
+        start=start,
+        end=end,
+    )
+    window_issues = {
+        r[0]
+        for r in sql(
+            engine,
+            "SELECT tracker_id FROM tracker_tasks WHERE deleted_at IS NULL "
+            "AND created_at < :end AND task_updated_at >= :start",
+            start=start,
+            end=end,
+        )
+    }
+    four_months.reset_requests()
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [tracker_changelog], partition_key=old, resources=defs.resources, instance=instance
+        )
+        recorded_status = instance.get_materialized_partitions(CHANGELOG)
+
+    assert result.success
+    requested = changelog_requests(four_months)
+    assert set(requested) == window_issues
+    assert len(requested) == len(window_issues)  # one page each: no issue read twice
+    assert window_counts(engine, old) == expected_entries
+    recorded = changelog_materializations(result)
+    assert set(recorded) == {old} == recorded_status
+    assert recorded[old]["entries_inserted"] == expected_entries[0]
+    assert_partition_numbers(engine, recorded)
+
+
+def test_an_incremental_run_records_only_the_current_month(
+    four_months: TrackerEmulator, engine: Engine
+) -> None:
+    run_full_sync(engine)
+    four_months.advance_clock(timedelta(hours=3))
+    four_months.add_changes(4, kind="status")
+    four_months.reset_requests()
+
+    with dg.instance_for_test() as instance:
+        outcome = run_sync(selection=["group:tracker"], instance=instance)
+        (run,) = instance.get_runs()
+        recorded_status = instance.get_materialized_partitions(CHANGELOG)
+
+    assert outcome.success
+    assert run.job_name == "tracker_sync"
+    assert recorded_status == {month_key(0)}
+    # The changed issues only: no closed month is read again.
+    assert len(set(changelog_requests(four_months))) == 4
+    assert outcome.value("tracker_changelog", "rows_inserted") >= 4
+
+
+def test_a_catch_up_records_the_old_month_whose_entries_it_stored(
+    four_months: TrackerEmulator, engine: Engine
+) -> None:
+    run_full_sync(engine)
+    old = month_key(2)
+    start, end = window(old)
+    # An earlier run died before this issue's changelog was stored.
+    task_id = sql(
+        engine,
+        "SELECT task_id FROM tracker_changelog WHERE updated_at >= :start AND updated_at < :end "
+        "ORDER BY task_id LIMIT 1",
+        start=start,
+        end=end,
+    ).scalar_one()
+    sql(engine, "DELETE FROM tracker_changelog WHERE task_id = :t", t=task_id)
+    sql(
+        engine,
+        "UPDATE tracker_tasks SET last_changelog_id = NULL, changelog_synced_updated_at = NULL "
+        "WHERE id = :t",
+        t=task_id,
+    )
+    months_of_issue = {
+        d.replace(day=1).isoformat()
+        for (d,) in sql(
+            engine,
+            "SELECT DISTINCT CAST(timezone('UTC', updated_at) AS date) FROM tracker_changelog",
+        )
+    }
+    assert old in months_of_issue
+
+    with dg.instance_for_test() as instance:
+        outcome = run_sync(selection=["group:tracker"], mode="reconcile", instance=instance)
+        (run,) = instance.get_runs()
+        result_events = instance.get_records_for_run(run.run_id).records
+        recorded_status = instance.get_materialized_partitions(CHANGELOG)
+
+    assert outcome.success
+    reinserted = {
+        d.replace(day=1).isoformat()
+        for (d,) in sql(
+            engine,
+            "SELECT DISTINCT CAST(timezone('UTC', updated_at) AS date) FROM tracker_changelog "
+            "WHERE task_id = :t",
+            t=task_id,
+        )
+    }
+    assert recorded_status == reinserted | {month_key(0)}
+    materialized = {}
+    for record in result_events:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.is_step_materialization and event.asset_key == CHANGELOG:
+            mat = event.event_specific_data.materialization
+            materialized[mat.partition] = {
+                k: getattr(v, "value", v) for k, v in mat.metadata.items()
+            }
+    assert set(materialized) == recorded_status
+    assert materialized[old]["entries_inserted"] > 0
+    assert "api_requests" not in materialized[old]  # run-wide figures: on one partition only
+    assert "api_requests" in materialized[month_key(0)]
+    assert_partition_numbers(engine, materialized)
