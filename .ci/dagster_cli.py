@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -158,6 +159,13 @@ def check(work: Path, env: dict[str, str], emulator: TrackerEmulator, first: dat
         statuses = [r.status.value for r in reversed(runs)]
         incremental_run = runs[1]
         recorded = instance.get_materialized_partitions(dg.AssetKey("tracker_changelog"))
+        logs = instance.all_logs(runs[1].run_id)
+        kinds = Counter(e.dagster_event_type.value for e in logs if e.dagster_event_type)
+        event_bytes = sum(len(dg.serialize_value(e)) for e in logs)
+    print(
+        f"  the incremental run's events: {len(logs)} ({event_bytes / 1e3:.1f} kB serialized; "
+        f"{kinds['ASSET_MATERIALIZATION']} materializations)"
+    )
     expect("runs in the shared instance", statuses, ["SUCCESS"] * 3)
     this_month = datetime.now(UTC).date().replace(day=1).isoformat()
     expect("incremental run's partition", incremental_run.tags.get("dagster/partition"), this_month)

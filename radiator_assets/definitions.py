@@ -22,4 +22,8 @@ defs = dg.Definitions(
     sensors=[tracker_changes_sensor],
     schedules=[tracker_reconcile_schedule, reports_schedule],
     resources=RESOURCES,
+    # One process per run: the steps are sequential (each waits for the one before, and the
+    # sync and report steps take turns on advisory locks), so a process per step only added
+    # an interpreter start, a resource initialisation and their events to every step.
+    executor=dg.in_process_executor,
 )
