@@ -191,3 +191,18 @@ def test_dagster_asset_materialize_runs_the_incremental_sync_from_the_command_li
         )
         == 0
     )
+
+
+def test_a_sensor_tick_catches_up_history_a_killed_run_left_stale(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    run_full_sync(engine)
+    with dg.instance_for_test() as instance:
+        quiet = _tick(instance)
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE tracker_tasks SET history_stale = true WHERE id = 1"))
+        stale = _tick(instance)
+    assert isinstance(quiet, dg.SensorResult) and not quiet.run_requests
+    assert isinstance(stale, dg.SensorResult)
+    (request,) = stale.run_requests
+    assert request.run_key.startswith("catch-up:")
