@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import dagster as dg
 
 from radiator_assets.assets.reports import REPORT_ASSETS
@@ -11,9 +14,29 @@ from radiator_assets.automation.jobs import tracker_sync_job
 from radiator_assets.automation.report_schedules import reports_job, reports_schedule
 from radiator_assets.automation.schedules import tracker_reconcile_schedule
 from radiator_assets.automation.sensors import tracker_changes_sensor
-from radiator_assets.resources import TrackerResource, WarehouseResource
+from radiator_assets.resources import (
+    TRACKER_ENV,
+    WAREHOUSE_ENV,
+    TrackerResource,
+    WarehouseResource,
+)
 
-RESOURCES = {"warehouse": WarehouseResource(), "tracker": TrackerResource()}
+
+def env_fields(env: Mapping[str, str]) -> dict[str, str]:
+    """`dg.EnvVar(NAME)` for each field whose variable is set now (resolved by Dagster in
+    the step's process; the UI shows the name only); unset ones stay None, so `Settings`
+    gives their defaults (or reads `.env`) at run time."""
+    return {field: dg.EnvVar(name) for field, name in env.items() if name in os.environ}
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    return {
+        "warehouse": WarehouseResource(**env_fields(WAREHOUSE_ENV)),
+        "tracker": TrackerResource(**env_fields(TRACKER_ENV)),
+    }
+
+
+RESOURCES = build_resources()
 
 defs = dg.Definitions(
     assets=[*TRACKER_ASSETS, *REPORT_ASSETS],
