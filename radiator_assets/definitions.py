@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 
 import dagster as dg
 
 from radiator_assets.assets.reports import REPORT_ASSETS
-from radiator_assets.assets.tracker import TRACKER_ASSETS
+from radiator_assets.assets.tracker import TRACKER_ASSETS, tracker_issues, tracker_task_history
 from radiator_assets.assets.tracker_checks import TRACKER_CHECKS
 from radiator_assets.automation.jobs import tracker_sync_job
 from radiator_assets.automation.report_schedules import reports_job, reports_schedule
@@ -20,6 +21,7 @@ from radiator_assets.resources import (
     TrackerResource,
     WarehouseResource,
 )
+from radiator_assets.settings import get_settings
 
 
 def env_fields(env: Mapping[str, str]) -> dict[str, str]:
@@ -38,8 +40,29 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 
 RESOURCES = build_resources()
 
+# Dagster's freshness policies (evaluated by the freshness daemon `dagster dev` runs;
+# shown on each asset): the reconcile schedule (02:00 UTC) lists every issue and rebuilds
+# the history, the reports schedule (06:00 UTC) every report, each once a day. The
+# history is materialized only when its changelog step succeeded, so it stands for the
+# whole ingestion; the changelog itself has none (a quiet day materializes no partition).
+FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=get_settings().freshness_max_age_hours)
+)
+FRESH_KEYS = {
+    tracker_issues.key,
+    tracker_task_history.key,
+    *(key for asset in REPORT_ASSETS for key in asset.keys),
+}
+
+
+def with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
+    return dg.apply_freshness_policy(spec, FRESHNESS) if spec.key in FRESH_KEYS else spec
+
+
+ASSETS = dg.map_asset_specs(with_freshness, [*TRACKER_ASSETS, *REPORT_ASSETS])
+
 defs = dg.Definitions(
-    assets=[*TRACKER_ASSETS, *REPORT_ASSETS],
+    assets=ASSETS,
     asset_checks=[*TRACKER_CHECKS],
     jobs=[tracker_sync_job, reports_job],
     sensors=[tracker_changes_sensor],

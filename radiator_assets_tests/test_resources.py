@@ -4,6 +4,8 @@ and the Dagster UI shows the variables a deployment sets by name, never their va
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,6 +156,17 @@ query ($selector: PipelineSelector!) {
   }
 }
 """
+FRESHNESS_QUERY = """
+query {
+  assetNodes {
+    assetKey { path }
+    internalFreshnessPolicy {
+      __typename
+      ... on TimeWindowFreshnessPolicy { failWindowSeconds warnWindowSeconds }
+    }
+  }
+}
+"""
 
 
 @pytest.fixture
@@ -165,6 +178,7 @@ def deployment(
     monkeypatch.setenv("RADIATOR_DATABASE_URL", DATABASE_URL)
     monkeypatch.setenv("TRACKER_TOKEN", TOKEN)
     monkeypatch.setenv("TRACKER_ORG_ID", "4242")
+    monkeypatch.setenv("RADIATOR_FRESHNESS_MAX_AGE_HOURS", "30")
     workspace = clean_env / "workspace.yaml"
     workspace.write_text(
         "load_from:\n"
@@ -204,3 +218,54 @@ def test_the_dagster_ui_shows_the_variable_names_never_the_secrets(deployment: A
     everything = json.dumps(shown) + launchpad
     for secret in (TOKEN, PASSWORD, DATABASE_URL):
         assert secret not in everything
+
+
+def test_dagster_watches_the_freshness_of_issues_history_and_reports(deployment: Any) -> None:
+    nodes = execute_dagster_graphql(deployment, FRESHNESS_QUERY).data["assetNodes"]
+    policies = {"/".join(n["assetKey"]["path"]): n["internalFreshnessPolicy"] for n in nodes}
+
+    daily = {
+        "__typename": "TimeWindowFreshnessPolicy",
+        "failWindowSeconds": 30 * 3600,  # RADIATOR_FRESHNESS_MAX_AGE_HOURS
+        "warnWindowSeconds": None,
+    }
+    watched = {name for name, policy in policies.items() if policy is not None}
+    assert watched == {
+        "tracker_issues",
+        "tracker_task_history",
+        "report_ttm_details",
+        "report_ttm_summary",
+        "report_flow_weekly",
+        "report_aging_wip",
+        "report_status_activity",
+        "report_time_in_status",
+        "report_testing_returns",
+    }
+    assert all(policies[name] == daily for name in watched)
+    assert policies["tracker_changelog"] is None
+
+
+WARNINGS_ON_LOAD = """
+import json, warnings
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import radiator_assets.definitions
+print(json.dumps([[w.category.__name__, [c.__name__ for c in w.category.__mro__], str(w.message)]
+                  for w in caught]))
+"""
+
+
+def test_loading_the_definitions_warns_of_nothing_deprecated_superseded_or_preview(
+    clean_env: Path,
+) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", WARNINGS_ON_LOAD],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    caught = json.loads(completed.stdout.strip().splitlines()[-1])
+    unwanted = {"DeprecationWarning", "FutureWarning", "PreviewWarning", "SupersessionWarning"}
+    assert [(name, message) for name, mro, message in caught if unwanted & set(mro)] == []
