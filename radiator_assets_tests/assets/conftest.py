@@ -58,23 +58,27 @@ def point_app_at(emulator: TrackerEmulator, monkeypatch: pytest.MonkeyPatch) -> 
     return emulator
 
 
-@pytest.fixture
-def dagster_resources(
-    tracker_env: TrackerEmulator, database_url: URL
+def resources_for(
+    emulator: TrackerEmulator, database_url: URL
 ) -> dict[str, dg.ConfigurableResource]:
-    """The Dagster resources pointed at this test's database and emulator, constructed
-    (what a sensor or an in-process run is given), not read from the environment."""
+    """The Dagster resources pointed at a database and an emulator, constructed (what a
+    sensor or an in-process run is given), not read from the environment."""
     return {
         "warehouse": WarehouseResource(
             database_url=database_url.render_as_string(hide_password=False)
         ),
         "tracker": TrackerResource(
-            api_url=tracker_env.base_url,
-            token=tracker_env.token,
-            org_id=tracker_env.org_id,
-            query=QUERY,
+            api_url=emulator.base_url, token=emulator.token, org_id=emulator.org_id, query=QUERY
         ),
     }
+
+
+@pytest.fixture
+def dagster_resources(
+    tracker_env: TrackerEmulator, database_url: URL
+) -> dict[str, dg.ConfigurableResource]:
+    """`resources_for` this test's database and emulator."""
+    return resources_for(tracker_env, database_url)
 
 
 def recent_now() -> datetime:
