@@ -9,7 +9,7 @@ from datetime import timedelta
 import dagster as dg
 
 from radiator_assets.assets.reports import REPORT_ASSETS
-from radiator_assets.assets.tracker import TRACKER_ASSETS, tracker_issues, tracker_task_history
+from radiator_assets.assets.tracker import TRACKER_ASSETS
 from radiator_assets.assets.tracker_checks import TRACKER_CHECKS
 from radiator_assets.automation.jobs import tracker_sync_job
 from radiator_assets.automation.report_schedules import reports_job, reports_schedule
@@ -40,23 +40,20 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 
 RESOURCES = build_resources()
 
-# Dagster's freshness policies (evaluated by the freshness daemon `dagster dev` runs;
-# shown on each asset): the reconcile schedule (02:00 UTC) lists every issue and rebuilds
-# the history, the reports schedule (06:00 UTC) every report, each once a day. The
-# history is materialized only when its changelog step succeeded, so it stands for the
-# whole ingestion; the changelog itself has none (a quiet day materializes no partition).
+# Dagster's freshness policies (evaluated by the freshness daemon that `dagster dev` and
+# `dagster-daemon` run; shown on each asset) stand in for freshness checks, which Dagster
+# 1.12 superseded. The reconcile schedule (02:00 UTC) materializes the issues, the current
+# month's changelog partition and the history every night, the reports schedule
+# (06:00 UTC) every report: each should be younger than the window. For the partitioned
+# changelog Dagster looks at its newest materialization of any partition (a successful
+# changelog step), as the journal check it replaces did.
 FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=timedelta(hours=get_settings().freshness_max_age_hours)
 )
-FRESH_KEYS = {
-    tracker_issues.key,
-    tracker_task_history.key,
-    *(key for asset in REPORT_ASSETS for key in asset.keys),
-}
 
 
 def with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
-    return dg.apply_freshness_policy(spec, FRESHNESS) if spec.key in FRESH_KEYS else spec
+    return dg.apply_freshness_policy(spec, FRESHNESS)
 
 
 ASSETS = dg.map_asset_specs(with_freshness, [*TRACKER_ASSETS, *REPORT_ASSETS])
