@@ -204,14 +204,16 @@ def test_dagster_asset_materialize_runs_the_incremental_sync_from_the_command_li
 
 
 def test_a_sensor_tick_catches_up_history_a_killed_run_left_stale(
-    tracker_env: TrackerEmulator, engine: sa.Engine
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
 ) -> None:
     run_full_sync(engine)
     with dg.instance_for_test() as instance:
-        quiet = _tick(instance)
+        quiet = _tick(instance, dagster_resources)
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE tracker_tasks SET history_stale = true WHERE id = 1"))
-        stale = _tick(instance)
+        stale = _tick(instance, dagster_resources)
     assert isinstance(quiet, dg.SensorResult) and not quiet.run_requests
     assert isinstance(stale, dg.SensorResult)
     (request,) = stale.run_requests
