@@ -138,9 +138,10 @@ def run_demo(options: DemoOptions) -> int:
     # Absolute paths: the commands must work pasted into a new shell, venv not activated.
     bin_dir = Path(sys.executable).parent
     print(
-        "\nOpen the Dagster UI on these runs:\n"
+        "\nOpen the Dagster UI on these runs (from any directory):\n"
         f"  RADIATOR_HISTORY_START={get_settings().history_start} "
-        f"DAGSTER_HOME={dagster_home()} {bin_dir / 'dagster'} dev\n"
+        f"DAGSTER_HOME={dagster_home()} RADIATOR_HOME={home} "
+        f"{bin_dir / 'dagster'} dev -m radiator_assets.definitions\n"
         f"Export a report:  {bin_dir / 'radiator'} export report_ttm_details --format csv "
         "--headers ru"
     )

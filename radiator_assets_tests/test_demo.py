@@ -38,8 +38,9 @@ def test_the_demo_syncs_twice_and_prints_the_ttm_summary_and_pictures(
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pictures)
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
     # The printed commands work pasted into a new shell: executables by absolute path.
-    (dev,) = [line.split() for line in out.splitlines() if line.strip().endswith(" dev")]
-    assert Path(dev[-2]).is_absolute() and Path(dev[-2]).exists()
+    (dev,) = [line.split() for line in out.splitlines() if " dev -m " in line]
+    assert Path(dev[-4]).is_absolute() and Path(dev[-4]).exists()
+    assert dev[2] == f"RADIATOR_HOME={(tmp_path / 'home').resolve()}"
     assert dev[0].startswith("RADIATOR_HISTORY_START=")
 
     # Its runs are in the instance `dagster dev` opens, under the project's job, and the
