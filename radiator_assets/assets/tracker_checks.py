@@ -4,7 +4,13 @@ Duplicate checks are blocking: reports are not built on duplicated history.
 Checks are unpartitioned (per-partition checks break single-run range
 backfills); each validates the table as the run leaves it. Freshness is not a
 check here: Dagster's own freshness policies watch it (`definitions.py`).
+
+The checks of one asset run in one step (`multi_asset_check`): every step
+costs a run about a dozen events in Dagster's storage, and these queries are
+cheap; the UI still shows, runs and reports each check by its own name.
 """
+
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -12,9 +18,46 @@ from radiator_assets.assets.tracker import tracker_changelog, tracker_issues, tr
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.storage import quality
 
+HISTORY_NO_DUPLICATES = dg.AssetCheckSpec(
+    "history_has_no_duplicate_stays",
+    asset=tracker_task_history,
+    blocking=True,
+    description="No two stays share (task_id, status, start_date).",
+)
+HISTORY_CONTINUOUS = dg.AssetCheckSpec(
+    "history_is_continuous",
+    asset=tracker_task_history,
+    description="Each task's stays do not overlap, at most one is open, every row's task exists.",
+)
+HISTORY_STATUSES = dg.AssetCheckSpec(
+    "history_statuses_are_configured",
+    asset=tracker_task_history,
+    description="Every status in the history is in the metrics configuration (warning).",
+)
+CHANGELOG_NO_DUPLICATES = dg.AssetCheckSpec(
+    "changelog_has_no_duplicate_ids",
+    asset=tracker_changelog,
+    blocking=True,
+    description="No two changelog rows share an id.",
+)
+CHANGELOG_QUARANTINE = dg.AssetCheckSpec(
+    "changelog_quarantine_is_empty",
+    asset=tracker_changelog,
+    description="No issue's changelog waits in the quarantine (warning: the rest is stored).",
+)
+ISSUES_QUARANTINE = dg.AssetCheckSpec(
+    "issues_quarantine_is_empty",
+    asset=tracker_issues,
+    description="No issue payload waits in the quarantine (warning: the rest is stored).",
+)
 
-def _result(finding: quality.Finding, what: str, **kw: object) -> dg.AssetCheckResult:
+
+def _result(
+    spec: dg.AssetCheckSpec, finding: quality.Finding, what: str, **kw: object
+) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
+        check_name=spec.name,
+        asset_key=spec.asset_key,
         passed=finding.ok,
         description=f"{finding.count} {what}",
         metadata={"count": finding.count, "sample": dg.MetadataValue.json(finding.sample)},
@@ -22,28 +65,6 @@ def _result(finding: quality.Finding, what: str, **kw: object) -> dg.AssetCheckR
     )
 
 
-@dg.asset_check(
-    asset=tracker_task_history,
-    blocking=True,
-    description="No two stays share (task_id, status, start_date).",
-)
-def history_has_no_duplicate_stays(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    with warehouse.engine().connect() as conn:
-        return _result(quality.duplicate_stays(conn), "duplicated stays")
-
-
-@dg.asset_check(
-    asset=tracker_changelog, blocking=True, description="No two changelog rows share an id."
-)
-def changelog_has_no_duplicate_ids(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    with warehouse.engine().connect() as conn:
-        return _result(quality.duplicate_changelog_ids(conn), "duplicated entry ids")
-
-
-@dg.asset_check(
-    asset=tracker_task_history,
-    description="Each task's stays do not overlap, at most one is open, every row's task exists.",
-)
 def history_is_continuous(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.engine().connect() as conn:
         overlapping = quality.overlapping_stays(conn)
@@ -51,6 +72,8 @@ def history_is_continuous(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         orphans = quality.orphan_history_rows(conn)
     passed = overlapping.ok and several_open.ok and orphans.ok
     return dg.AssetCheckResult(
+        check_name=HISTORY_CONTINUOUS.name,
+        asset_key=HISTORY_CONTINUOUS.asset_key,
         passed=passed,
         description=(
             f"{overlapping.count} overlapping stays, {several_open.count} tasks with several "
@@ -67,10 +90,6 @@ def history_is_continuous(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=tracker_task_history,
-    description="Every status in the history is in the metrics configuration (warning).",
-)
 def history_statuses_are_configured(
     warehouse: WarehouseResource, tracker: TrackerResource
 ) -> dg.AssetCheckResult:
@@ -83,6 +102,8 @@ def history_statuses_are_configured(
         if not (config.is_known(name) or config.is_known(key))
     ]
     return dg.AssetCheckResult(
+        check_name=HISTORY_STATUSES.name,
+        asset_key=HISTORY_STATUSES.asset_key,
         passed=not unknown,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
@@ -95,11 +116,14 @@ def history_statuses_are_configured(
     )
 
 
-def _quarantine_result(warehouse: WarehouseResource, kind: str) -> dg.AssetCheckResult:
+def _quarantine_result(
+    spec: dg.AssetCheckSpec, warehouse: WarehouseResource, kind: str
+) -> dg.AssetCheckResult:
     with warehouse.engine().connect() as conn:
         found = quality.open_quarantine(conn, kind)
     examples = "; ".join(f"{r['key'] or r['ref']}: {r['reason']}" for r in found.sample[:2])
     return _result(
+        spec,
         found,
         f"{kind} record(s) in quarantine (retried by every sync)"
         + (f", e.g. {examples}" if examples else ""),
@@ -107,27 +131,33 @@ def _quarantine_result(warehouse: WarehouseResource, kind: str) -> dg.AssetCheck
     )
 
 
-@dg.asset_check(
-    asset=tracker_issues,
-    description="No issue payload waits in the quarantine (warning: the rest is stored).",
+@dg.multi_asset_check(specs=[ISSUES_QUARANTINE], name="tracker_issues_checks")
+def tracker_issues_checks(warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
+    yield _quarantine_result(ISSUES_QUARANTINE, warehouse, "issue")
+
+
+@dg.multi_asset_check(
+    specs=[CHANGELOG_NO_DUPLICATES, CHANGELOG_QUARANTINE], name="tracker_changelog_checks"
 )
-def issues_quarantine_is_empty(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    return _quarantine_result(warehouse, "issue")
+def tracker_changelog_checks(warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
+    with warehouse.engine().connect() as conn:
+        duplicates = quality.duplicate_changelog_ids(conn)
+    yield _result(CHANGELOG_NO_DUPLICATES, duplicates, "duplicated entry ids")
+    yield _quarantine_result(CHANGELOG_QUARANTINE, warehouse, "changelog")
 
 
-@dg.asset_check(
-    asset=tracker_changelog,
-    description="No issue's changelog waits in the quarantine (warning: the rest is stored).",
+@dg.multi_asset_check(
+    specs=[HISTORY_NO_DUPLICATES, HISTORY_CONTINUOUS, HISTORY_STATUSES],
+    name="tracker_task_history_checks",
 )
-def changelog_quarantine_is_empty(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    return _quarantine_result(warehouse, "changelog")
+def tracker_task_history_checks(
+    warehouse: WarehouseResource, tracker: TrackerResource
+) -> Iterator[dg.AssetCheckResult]:
+    with warehouse.engine().connect() as conn:
+        duplicates = quality.duplicate_stays(conn)
+    yield _result(HISTORY_NO_DUPLICATES, duplicates, "duplicated stays")
+    yield history_is_continuous(warehouse)
+    yield history_statuses_are_configured(warehouse, tracker)
 
 
-TRACKER_CHECKS = [
-    issues_quarantine_is_empty,
-    changelog_quarantine_is_empty,
-    history_has_no_duplicate_stays,
-    changelog_has_no_duplicate_ids,
-    history_is_continuous,
-    history_statuses_are_configured,
-]
+TRACKER_CHECKS = [tracker_issues_checks, tracker_changelog_checks, tracker_task_history_checks]
