@@ -104,10 +104,15 @@ def _sync(args: argparse.Namespace) -> int:
     from datetime import date
 
     from radiator_assets.cli_output import CONFIG_ERROR, RUNTIME_ERROR, print_sync_summary
-    from radiator_assets.runner import run_sync
+    from radiator_assets.runner import nothing_to_sync, run_sync
 
     since = date.fromisoformat(args.since) if args.since else None
     check_configuration(tracker=True)
+    if args.mode == "incremental" and since is None and not args.force:
+        reason = nothing_to_sync(reports=args.reports)
+        if reason is not None:
+            print(reason)
+            return 0
     selection = ["group:tracker", *(["group:reports"] if args.reports else [])]
     log_level = args.log_level or ("DEBUG" if args.verbose else None)
     outcome = run_sync(selection=selection, mode=args.mode, since=since, log_level=log_level)
@@ -172,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--mode", choices=["incremental", "full", "reconcile"], default="incremental")
     sync.add_argument("--no-reports", dest="reports", action="store_false")
+    sync.add_argument(
+        "--force",
+        action="store_true",
+        help="start a run even when Tracker reports no change since the last sync",
+    )
     sync.add_argument(
         "--log-level",
         default=None,

@@ -20,7 +20,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from radiator_assets.assets.partitions import current_partition_key
+from radiator_assets.assets.reports import GROUP as REPORTS_GROUP
 from radiator_assets.automation.jobs import tracker_sync_job, whole_history_tags
 from radiator_assets.settings import get_settings
 from radiator_assets.storage.engine import get_engine
 from radiator_assets.storage.migrations import ensure_migrated
+from radiator_assets.sync.changes import sync_need
 from radiator_assets.sync.marks import listing_mark
 from radiator_assets.sync.sync_runs import steps_of_run
+from radiator_assets.tracker.client import TrackerClient
 from radiator_assets.tracker.errors import TrackerConfigError
 
 log = logging.getLogger(__name__)
@@ -205,6 +208,48 @@ def write_event_log(instance: dg.DagsterInstance, run_id: str) -> Path:
 
 def logging_level_name(level: int | str) -> str:
     return level if isinstance(level, str) else logging.getLevelName(level)
+
+
+def nothing_to_sync(*, reports: bool) -> str | None:
+    """Why an incremental `radiator sync` can start no run at all, or None when it must run.
+
+    The sensor's own question (one paged search, usually one request): nothing
+    changed in Tracker since the last complete listing and no changelog is left
+    behind. With `reports`, the reports must also have been built today, after
+    the newest history (their ages move with the calendar)."""
+    settings = get_settings()
+    engine = get_engine()
+    ensure_migrated(engine)
+    with TrackerClient.from_settings(settings) as client:
+        need = sync_need(
+            engine, client, settings.tracker_query, timedelta(minutes=settings.sync_overlap_minutes)
+        )
+    if not need.nothing or need.mark is None:
+        return None
+    if reports and not _reports_current():
+        return None
+    return f"nothing changed in Tracker since {need.mark:%Y-%m-%d %H:%M} UTC: no run started"
+
+
+def _reports_current() -> bool:
+    """Every report was materialized today (UTC), after the newest status history."""
+    from radiator_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    report_keys = dg.AssetSelection.groups(REPORTS_GROUP).resolve(graph)
+    dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        latest = instance.get_latest_materialization_events(
+            [*report_keys, dg.AssetKey("tracker_task_history")]
+        )
+    history = latest.pop(dg.AssetKey("tracker_task_history"), None)
+    today = datetime.now(UTC).date()
+    stamps = [event.timestamp if event else None for event in latest.values()]
+    return (
+        bool(stamps)
+        and all(s is not None and datetime.fromtimestamp(s, UTC).date() == today for s in stamps)
+        and (history is None or min(s for s in stamps if s) >= history.timestamp)
+    )
 
 
 def run_sync(

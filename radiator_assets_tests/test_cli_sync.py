@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from sqlalchemy.engine import URL
 
@@ -119,3 +121,38 @@ def test_credentials_tracker_refuses_are_a_configuration_error(
 
     assert ran.code == 2
     assert any(f"Tracker {said}" in line for line in ran.err_lines)
+
+
+def test_a_sync_with_nothing_changed_asks_tracker_once_and_starts_no_run(
+    emulator: TrackerEmulator,
+    database_url: URL,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    point_cli_at(monkeypatch, tmp_path, database_url, emulator)
+    assert run_cli(capsys, "sync").code == 0  # the first sync, reports included
+    emulator.reset_requests()
+
+    quiet = run_cli(capsys, "sync")
+
+    assert quiet.code == 0, quiet.err[-3000:]
+    assert "nothing changed in Tracker since" in quiet.out
+    assert len(emulator.requests) == 1
+    with dg.DagsterInstance.get() as instance:
+        assert len(instance.get_runs()) == 1
+
+    emulator.advance_clock(timedelta(hours=1))
+    emulator.add_changes(2, kind="status")
+    emulator.reset_requests()
+    busy = run_cli(capsys, "sync")
+
+    assert busy.code == 0, busy.err[-3000:]
+    assert "nothing changed" not in busy.out
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+    assert [r.job_name for r in runs] == ["tracker_sync", "tracker_sync"]
+    assert {r.tags.get("dagster/partition") for r in runs} == {
+        None,  # the first sync: a range of every month
+        datetime.now(UTC).date().replace(day=1).isoformat(),
+    }

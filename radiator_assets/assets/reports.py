@@ -9,9 +9,12 @@ Markdown so it shows in the UI in one click).
 `product_reports` is one multi-asset for report_ttm_details, report_ttm_summary,
 report_flow_weekly and report_aging_wip: they need the engine's metrics of every
 product task, computed once in one pass, and are replaced in one transaction.
-Every report rebuilds eagerly when the task history (or the issues) change;
-`as_of` defaults to the run's start, so a daily run (see
-`radiator_assets.automation.report_schedules`) keeps ages and unfinished TTMs current.
+The reports have one automation path: every `tracker_sync` run (the sensor's,
+the nightly reconciliation's, `radiator sync`'s) builds them after the history,
+and `as_of` defaults to the run's start, so the daily `reports` run (see
+`radiator_assets.automation.report_schedules`) keeps ages and unfinished TTMs
+current on quiet days. No automation condition: Dagster's automation-condition
+sensor stays off, so nothing here claims to be eager.
 """
 
 import base64
@@ -22,7 +25,7 @@ from typing import Any
 
 import dagster as dg
 
-from radiator_assets.assets.metadata import column_schema, timing_metadata
+from radiator_assets.assets.metadata import table_definition_metadata, timing_metadata
 from radiator_assets.assets.tracker import tracker_issues, tracker_task_history
 from radiator_assets.metrics.config import MetricsConfig
 from radiator_assets.reports.activity import build_status_activity
@@ -110,11 +113,8 @@ def picture_metadata(name: str, path: str) -> dict[str, Any]:
 
 
 def report_metadata(result: ReportResult, inputs: ReportInputs) -> dict[str, Any]:
-    table = REPORT_TABLES[result.table]
     metadata: dict[str, Any] = {
         "dagster/row_count": result.rows,
-        "dagster/column_schema": column_schema(table),
-        "dagster/table_name": table.name,
         "as_of": inputs.as_of.isoformat(),
         "preview": dg.MetadataValue.md(markdown_table(result.preview)),
         "thresholds_crossed": dg.MetadataValue.json(result.thresholds),
@@ -134,7 +134,7 @@ def _spec(name: str, description: str, deps: Sequence[Any] = ()) -> dg.AssetSpec
         deps=[*UPSTREAM, *deps],
         kinds=KINDS,
         description=description,
-        automation_condition=dg.AutomationCondition.eager(),
+        metadata=table_definition_metadata(REPORT_TABLES[name]),
     )
 
 
@@ -188,7 +188,7 @@ def product_reports(
     group_name=GROUP,
     deps=UPSTREAM,
     kinds=KINDS,
-    automation_condition=dg.AutomationCondition.eager(),
+    metadata=table_definition_metadata(REPORT_TABLES["report_status_activity"]),
     description=(
         "Product-queue status changes in the last full week and the week before, per author "
         "and per team, with the trend; open tasks in discovery and delivery."
@@ -209,7 +209,7 @@ def report_status_activity(
     group_name=GROUP,
     deps=UPSTREAM,
     kinds=KINDS,
-    automation_condition=dg.AutomationCondition.eager(),
+    metadata=table_definition_metadata(REPORT_TABLES["report_time_in_status"]),
     description=(
         "Every task of every synced queue: days in each status (raw history), current "
         "status and since when."
@@ -230,7 +230,7 @@ def report_time_in_status(
     group_name=GROUP,
     deps=UPSTREAM,
     kinds=KINDS,
-    automation_condition=dg.AutomationCondition.eager(),
+    metadata=table_definition_metadata(REPORT_TABLES["report_testing_returns"]),
     description=(
         "Returns into each workflow status (in progress, review, testing, external test, "
         "approval, regression, done) per implementation-queue task and per epic."

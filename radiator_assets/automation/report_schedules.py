@@ -1,7 +1,7 @@
 """The daily rebuild of the reports.
 
-Reports rebuild eagerly when the history changes, but some of their numbers
-move with time alone (the age of open tasks, the TTM of unfinished ones, the
+Every `tracker_sync` run rebuilds the reports after the history, but some of
+their numbers move with time alone (the age of open tasks, the TTM of unfinished ones, the
 last full week of the activity report): a daily run at 06:00 UTC, with `as_of`
 left to default to the run's start, keeps them current.
 """

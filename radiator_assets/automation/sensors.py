@@ -15,9 +15,7 @@ from radiator_assets.assets.partitions import current_partition_key
 from radiator_assets.automation.jobs import tracker_sync_job, whole_history_tags
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.settings import get_settings
-from radiator_assets.sync.changelog import oldest_pending_update
-from radiator_assets.sync.changes import changes_since
-from radiator_assets.sync.marks import listing_mark
+from radiator_assets.sync.changes import sync_need
 from radiator_assets.sync.sync_runs import failed_steps, settle_abandoned_runs
 
 _UNSUCCESSFUL = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
@@ -59,9 +57,16 @@ def tracker_changes_sensor(
     engine = warehouse.engine()
     if settle_abandoned_runs(engine) is None:
         return dg.SkipReason("a sync is writing right now; the next tick looks again")
-    with engine.connect() as conn:
-        mark = listing_mark(conn, settings.tracker_query)
     failures = failed_steps(engine)
+    with tracker.client() as client:
+        need = sync_need(
+            engine,
+            client,
+            settings.tracker_query,
+            timedelta(minutes=settings.sync_overlap_minutes),
+        )
+        requests_made = int(client.counters["requests"])
+    mark = need.mark
     if mark is None:
         return dg.SensorResult(
             run_requests=[
@@ -72,30 +77,21 @@ def tracker_changes_sensor(
             ],
             cursor="",
         )
-    with tracker.client() as client:
-        changes = changes_since(
-            client,
-            settings.tracker_query,
-            mark,
-            overlap=timedelta(minutes=settings.sync_overlap_minutes),
+    if need.nothing:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(
+                f"nothing changed since {mark.isoformat()} ({requests_made} request)"
+            ),
+            cursor=mark.isoformat(),
         )
-        requests_made = int(client.counters["requests"])
-    if changes is None:
-        with engine.connect() as conn:
-            left_behind = oldest_pending_update(conn)
-        if left_behind is None:
-            return dg.SensorResult(
-                skip_reason=dg.SkipReason(
-                    f"nothing changed since {mark.isoformat()} ({requests_made} request)"
-                ),
-                cursor=mark.isoformat(),
-            )
+    if need.changes is None:
         # An earlier run stopped before fetching some changelogs: catch up without news.
-        context.log.info(f"changelogs pending since {left_behind.isoformat()}: catching up")
+        assert need.left_behind is not None
+        context.log.info(f"changelogs pending since {need.left_behind.isoformat()}: catching up")
         run_key = f"catch-up:{mark.isoformat()}:{failures}"
     else:
-        context.log.info(f"{changes.count} issue(s) changed since {mark.isoformat()}")
-        run_key = f"sync:{mark.isoformat()}..{changes.newest.isoformat()}:{failures}"
+        context.log.info(f"{need.changes.count} issue(s) changed since {mark.isoformat()}")
+        run_key = f"sync:{mark.isoformat()}..{need.changes.newest.isoformat()}:{failures}"
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy.engine import Engine
+
+from radiator_assets.sync.changelog import oldest_pending_update
+from radiator_assets.sync.marks import listing_mark
 from radiator_assets.tracker.errors import InvalidTrackerDatetime
 from radiator_assets.tracker.query import incremental_query, parse_tracker_datetime
 
@@ -69,3 +73,30 @@ def changes_since(
         newest=max(stamps),
         days=tuple(sorted({s.date() for s in stamps})),
     )
+
+
+@dataclass(frozen=True)
+class SyncNeed:
+    """What an incremental sync would find: the mark of the last complete listing (None
+    before the first), the changes after it, and the oldest snapshot whose changelog an
+    earlier run left unfetched."""
+
+    mark: datetime | None
+    changes: Changes | None = None
+    left_behind: datetime | None = None
+
+    @property
+    def nothing(self) -> bool:
+        return self.mark is not None and self.changes is None and self.left_behind is None
+
+
+def sync_need(engine: Engine, client: PagedSearch, base_query: str, overlap: timedelta) -> SyncNeed:
+    """One paged search (usually one request) and two indexed reads of the warehouse."""
+    with engine.connect() as conn:
+        mark = listing_mark(conn, base_query)
+    if mark is None:
+        return SyncNeed(None)
+    changes = changes_since(client, base_query, mark, overlap=overlap)
+    with engine.connect() as conn:
+        left_behind = oldest_pending_update(conn)
+    return SyncNeed(mark, changes, left_behind)

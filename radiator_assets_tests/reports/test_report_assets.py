@@ -73,7 +73,7 @@ def test_tracker_and_reports_groups_materialize_with_report_metadata(emulated_tr
     details = metadata["report_ttm_details"]
     assert details["dagster/row_count"].value > 0
     assert details["as_of"].value == "2025-05-01T00:00:00+00:00"
-    assert "task_key" in [c.name for c in details["dagster/column_schema"].schema.columns]
+    assert "dagster/column_schema" not in details  # declared on the asset, not on each event
     assert details["preview"].value.startswith("| task_key |")
     assert isinstance(details["thresholds_crossed"].value, dict)
     assert any(key.startswith("seconds_") for key in details)
@@ -90,17 +90,24 @@ def test_tracker_and_reports_groups_materialize_with_report_metadata(emulated_tr
         assert metadata[asset]["dagster/row_count"].value >= 0
 
 
-def test_report_assets_are_in_the_reports_group_and_rebuild_eagerly():
-    defs = dg.Definitions(
-        assets=[*TRACKER_ASSETS, *REPORT_ASSETS],
-        resources={"warehouse": WarehouseResource(), "tracker": TrackerResource()},
-    )
+def test_reports_have_one_automation_path_the_sync_job_and_the_daily_schedule():
+    from radiator_assets.definitions import defs
+
     graph = defs.resolve_asset_graph()
+    sync_job = defs.resolve_job_def("tracker_sync")
     for name in REPORTS:
         node = graph.get(dg.AssetKey(name))
         assert node.group_name == "reports"
-        assert node.automation_condition is not None
+        # No automation condition: the automation-condition sensor is off, nothing is eager.
+        assert node.automation_condition is None
         assert dg.AssetKey("tracker_task_history") in node.parent_keys
+        assert dg.AssetKey(name) in sync_job.asset_layer.executable_asset_keys
+        columns = node.metadata["dagster/column_schema"].columns
+        assert columns and node.metadata["dagster/table_name"] == name
+    assert [s.name for s in defs.schedules or []] == [
+        "tracker_reconcile_schedule",
+        "reports_schedule",
+    ]
 
 
 def test_reports_schedule_runs_the_reports_job_daily():
