@@ -630,8 +630,35 @@ def profile_radiator_sync(
     timed([*argv, "sync", "--no-reports"], env, home, ws.log("radiator-sync-profile"))
     stream = io.StringIO()
     stats = pstats.Stats(str(out), stream=stream)
+    stream.write(profile_summary(stats))
     stats.strip_dirs().sort_stats("cumulative").print_stats(args.profile_lines)
     return stream.getvalue()
+
+
+# Where a product run's time goes: (label, file suffix, function) of cProfile entries.
+PROFILE_PARTS = (
+    ("whole command", "radiator_assets/cli.py", "main"),
+    ("  imports (top level)", "<frozen importlib._bootstrap>", "_find_and_load"),
+    ("  warehouse migrations", "storage/migrations.py", "ensure_migrated"),
+    ("  Dagster instance set-up", "dagster/_core/instance/instance.py", "get"),
+    ("  Dagster run (execute_in_process)", "definitions/job_definition.py", "execute_in_process"),
+    ("    sync_issues", "sync/issues.py", "sync_issues"),
+    ("    sync_changelogs", "sync/changelog.py", "sync_changelogs"),
+    ("    build_history", "sync/history.py", "build_history"),
+    ("    Dagster events stored (SQLite)", "event_log/sqlite/sqlite_event_log.py", "store_event"),
+)  # fmt: skip
+
+
+def profile_summary(stats: pstats.Stats) -> str:
+    """Cumulative seconds (and calls) of the entries in PROFILE_PARTS."""
+    found: dict[str, tuple[float, int]] = {}
+    for (path, _line, func), (_cc, calls, _tt, cum, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        for label, suffix, name in PROFILE_PARTS:
+            if func == name and path.endswith(suffix) and cum > found.get(label, (0.0, 0))[0]:
+                found[label] = (cum, calls)
+    lines = [f"{label:<42} {found[label][0]:7.1f} s  ({found[label][1]} calls)"
+             for label, _s, _n in PROFILE_PARTS if label in found]  # fmt: skip
+    return "\n".join(["where the time goes (cumulative, under cProfile):", *lines, "", ""])
 
 
 # --------------------------------------------------------------------------- targets
