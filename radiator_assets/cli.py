@@ -122,6 +122,15 @@ def _sync(args: argparse.Namespace) -> int:
     return CONFIG_ERROR if any(f.is_configuration for f in outcome.failures) else RUNTIME_ERROR
 
 
+def _partitions(args: argparse.Namespace) -> int:
+    from radiator_assets.assets.partitions import current_partition_key, whole_history_range
+    from radiator_assets.runner import dagster_home
+
+    dagster_home()  # the instance the printed keys are pasted into exists from here on
+    print(current_partition_key() if args.current else whole_history_range())
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from radiator_assets.demo import DemoOptions, run_demo
 
@@ -189,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
         "the whole log is always written to $RADIATOR_HOME/logs/sync-<run id>.log)",
     )
     sync.set_defaults(handler=_sync)
+
+    partitions = commands.add_parser(
+        "partitions",
+        help="print the changelog's partition range for `dagster asset materialize "
+        "--partition-range` (first...current month), or the current month's key",
+    )
+    partitions.add_argument(
+        "--current", action="store_true", help="only the current month's key (`--partition`)"
+    )
+    partitions.set_defaults(handler=_partitions)
 
     commands.add_parser(
         "export", help="export a report table (REPORT --format csv [--headers ru] [--output F])"

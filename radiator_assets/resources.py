@@ -1,17 +1,27 @@
-"""Dagster resources: the warehouse and Tracker, both configured from `Settings`.
+"""Dagster resources: the warehouse and Tracker, validated by `Settings`.
 
-Neither resource has a secret field: a URL with a password or a token would
-show in the Dagster UI's run config. They read the environment through
-`get_settings()` in the step's own process instead.
+Each resource's fields are optional overrides of one `Settings` variable each
+(`WAREHOUSE_ENV`, `TRACKER_ENV` name them). The code location
+(`radiator_assets/definitions.py`) sets a field to `dg.EnvVar(NAME)` when that
+variable is set: Dagster resolves it in the step's own process, and its UI and
+run storage show only the variable's name, never the database URL or the
+token. A field left None falls back to the environment (and `.env`) through
+`Settings`, which stays the one place that validates and defaults the
+configuration; tests pass plain values instead.
+
+State that is costly to make (the engine, the settings, the metrics
+configuration) is made on first use and kept in pydantic private attributes:
+Dagster initialises a fresh copy of each resource for every run (per process),
+so nothing crosses runs.
 """
 
 from __future__ import annotations
 
 import logging
-from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
+from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
 from radiator_assets.metrics.config import (
@@ -19,12 +29,44 @@ from radiator_assets.metrics.config import (
     MetricsConfig,
     load_configured_metrics_config,
 )
-from radiator_assets.settings import Settings, get_settings
+from radiator_assets.settings import Settings
 from radiator_assets.storage.engine import get_engine
 from radiator_assets.storage.migrations import ensure_migrated
 from radiator_assets.tracker.client import TrackerClient
 
 log = logging.getLogger(__name__)
+
+
+def _alias(settings_field: str) -> str:
+    alias = Settings.model_fields[settings_field].alias
+    assert alias is not None, settings_field
+    return alias
+
+
+#: resource field -> the environment variable (`Settings` alias) it overrides
+WAREHOUSE_ENV: dict[str, str] = {"database_url": _alias("database_url")}
+TRACKER_ENV: dict[str, str] = {
+    "api_url": _alias("tracker_api_url"),
+    "api_version": _alias("tracker_api_version"),
+    "token": _alias("tracker_token"),
+    "auth_scheme": _alias("tracker_auth_scheme"),
+    "org_id": _alias("tracker_org_id"),
+    "cloud_org_id": _alias("tracker_cloud_org_id"),
+    "query": _alias("tracker_query"),
+    "issue_fields": _alias("tracker_fields"),
+}
+
+
+def settings_with(resource: dg.ConfigurableResource, env: dict[str, str]) -> Settings:
+    """`Settings` from the environment, with the resource's non-None fields winning
+    (pydantic-settings gives keyword arguments priority over the environment); a
+    bad value is reported without its input, as for the environment."""
+    overrides = {
+        name: value
+        for field, name in env.items()
+        if (value := getattr(resource, field)) is not None
+    }
+    return Settings(**overrides)
 
 
 _warned_missing: set[Path] = set()
@@ -43,32 +85,57 @@ def load_configured_metrics(settings: Settings) -> MetricsConfig:
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The PostgreSQL warehouse (`RADIATOR_DATABASE_URL`, or the embedded server)."""
+    """The PostgreSQL warehouse: `database_url` (`RADIATOR_DATABASE_URL`), or the
+    embedded server under `RADIATOR_HOME` when neither is set."""
 
+    database_url: str | None = None
     auto_migrate: bool = True
 
-    @cached_property
-    def _engine(self) -> Engine:
-        engine = get_engine()
-        if self.auto_migrate and ensure_migrated(engine):
-            log.info("warehouse migrated to the newest revision")
-        return engine
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    def settings(self) -> Settings:
+        return settings_with(self, WAREHOUSE_ENV)
 
     def engine(self) -> Engine:
+        """The process-wide engine of this warehouse, migrated on first use."""
+        if self._engine is None:
+            engine = get_engine(self.settings())
+            if self.auto_migrate and ensure_migrated(engine):
+                log.info("warehouse migrated to the newest revision")
+            self._engine = engine
         return self._engine
 
 
 class TrackerResource(dg.ConfigurableResource):
-    """Yandex Tracker, as `TRACKER_*` environment variables describe it."""
+    """Yandex Tracker: each field overrides its `TRACKER_*` variable; the rest of
+    the settings (rate, timeouts, workers, the metrics configuration) come from the
+    environment."""
+
+    api_url: str | None = None
+    api_version: str | None = None
+    token: str | None = None
+    auth_scheme: str | None = None
+    org_id: str | None = None
+    cloud_org_id: str | None = None
+    query: str | None = None
+    issue_fields: str | None = None
+
+    _settings: Settings | None = PrivateAttr(default=None)
+    _metrics: MetricsConfig | None = PrivateAttr(default=None)
 
     def settings(self) -> Settings:
-        return get_settings()
+        """The validated settings of this run: the fields over the environment."""
+        if self._settings is None:
+            self._settings = settings_with(self, TRACKER_ENV)
+        return self._settings
 
     def client(self) -> TrackerClient:
-        return TrackerClient.from_settings(get_settings())
+        return TrackerClient.from_settings(self.settings())
 
     def metrics_config(self) -> MetricsConfig:
-        return load_configured_metrics(get_settings())
+        if self._metrics is None:
+            self._metrics = load_configured_metrics(self.settings())
+        return self._metrics
 
     def custom_fields(self) -> CustomFields:
         return self.metrics_config().custom_fields

@@ -28,9 +28,6 @@ import dagster as dg
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from radiator_assets.assets.partitions import current_partition_key
-from radiator_assets.assets.reports import GROUP as REPORTS_GROUP
-from radiator_assets.automation.jobs import tracker_sync_job, whole_history_tags
 from radiator_assets.settings import get_settings
 from radiator_assets.storage.engine import get_engine
 from radiator_assets.storage.migrations import ensure_migrated
@@ -233,6 +230,7 @@ def nothing_to_sync(*, reports: bool) -> str | None:
 
 def _reports_current() -> bool:
     """Every report was materialized today (UTC), after the newest status history."""
+    from radiator_assets.assets.reports import GROUP as REPORTS_GROUP
     from radiator_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
@@ -264,6 +262,10 @@ def run_sync(
 
     Dagster's console log is printed from `log_level` up (None: not at all); the
     whole event log is written to `outcome.log_path` either way."""
+    # Imported here, not at the top: the partitions are defined from RADIATOR_HISTORY_START
+    # as the definitions load, and `radiator demo` sets it to its organisation's first day.
+    from radiator_assets.assets.partitions import current_partition_key
+    from radiator_assets.automation.jobs import tracker_sync_job, whole_history_tags
     from radiator_assets.definitions import defs
 
     settings = get_settings()

@@ -120,6 +120,8 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings for this process; tests call `get_settings.cache_clear()` after
-    changing the environment."""
+    """Settings for this process (the CLI, and what the definitions read when they load:
+    partitions, sensor interval, freshness window); tests of those call
+    `get_settings.cache_clear()` after changing the environment. The Dagster resources
+    build their own (`radiator_assets/resources.py`), so tests construct them instead."""
     return Settings()

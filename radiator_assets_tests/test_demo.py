@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import dagster as dg
+import pytest
 from sqlalchemy.engine import URL
 
 
 def test_the_demo_syncs_twice_and_prints_the_ttm_summary_and_pictures(
-    database_url: URL, tmp_path: Path
+    database_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKER_", "DAGSTER_"))}
     env["RADIATOR_DATABASE_URL"] = database_url.render_as_string(hide_password=False)
@@ -38,3 +41,14 @@ def test_the_demo_syncs_twice_and_prints_the_ttm_summary_and_pictures(
     (dev,) = [line.split() for line in out.splitlines() if line.strip().endswith(" dev")]
     assert Path(dev[-2]).is_absolute() and Path(dev[-2]).exists()
     assert dev[0].startswith("RADIATOR_HISTORY_START=")
+
+    # Its runs are in the instance `dagster dev` opens, under the project's job, and the
+    # changelog's months start at the organisation's first month, not at a fixed 2017.
+    start = date.fromisoformat(dev[0].split("=", 1)[1])
+    monkeypatch.setenv("DAGSTER_HOME", dev[1].split("=", 1)[1])
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        months = instance.get_materialized_partitions(dg.AssetKey("tracker_changelog"))
+    assert [r.job_name for r in runs] == ["tracker_sync", "tracker_sync"]
+    assert min(months) == start.replace(day=1).isoformat()
+    assert max(months) == datetime.now(UTC).date().replace(day=1).isoformat()

@@ -34,7 +34,6 @@ from radiator_assets.reports.product import AGING, DETAILS, FLOW, SUMMARY, build
 from radiator_assets.reports.returns import build_testing_returns
 from radiator_assets.reports.time_in_status import build_time_in_status
 from radiator_assets.resources import TrackerResource, WarehouseResource
-from radiator_assets.settings import get_settings
 from radiator_assets.storage.report_models import REPORT_TABLES
 
 GROUP = "reports"
@@ -178,7 +177,7 @@ def product_reports(
         warehouse.engine(),
         inputs,
         batch_size=config.batch_size,
-        pictures_dir=get_settings().reports_dir,
+        pictures_dir=tracker.settings().reports_dir,
     )
     for name in (DETAILS, SUMMARY, FLOW, AGING):
         yield dg.MaterializeResult(asset_key=name, metadata=report_metadata(results[name], inputs))

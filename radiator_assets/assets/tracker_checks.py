@@ -2,17 +2,15 @@
 
 Duplicate checks are blocking: reports are not built on duplicated history.
 Checks are unpartitioned (per-partition checks break single-run range
-backfills); each validates the table as the run leaves it.
+backfills); each validates the table as the run leaves it. Freshness is not a
+check here: Dagster's own freshness policies watch it (`definitions.py`).
 """
-
-from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from radiator_assets.assets.tracker import tracker_changelog, tracker_issues, tracker_task_history
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.storage import quality
-from radiator_assets.sync.sync_runs import newest_success
 
 
 def _result(finding: quality.Finding, what: str, **kw: object) -> dg.AssetCheckResult:
@@ -65,33 +63,6 @@ def history_is_continuous(warehouse: WarehouseResource) -> dg.AssetCheckResult:
             "several_open_sample": dg.MetadataValue.json(several_open.sample),
             "orphan_rows": orphans.count,
             "orphan_sample": dg.MetadataValue.json(orphans.sample),
-        },
-    )
-
-
-@dg.asset_check(
-    asset=tracker_changelog,
-    description="The newest successful changelog sync is younger than the allowed age.",
-)
-def changelog_is_fresh(
-    warehouse: WarehouseResource, tracker: TrackerResource
-) -> dg.AssetCheckResult:
-    max_age = timedelta(hours=tracker.settings().freshness_max_age_hours)
-    newest = newest_success(warehouse.engine(), "changelog")
-    age = None if newest is None else datetime.now(UTC) - newest
-    passed = age is not None and age <= max_age
-    return dg.AssetCheckResult(
-        passed=passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            "no successful changelog sync yet"
-            if age is None
-            else f"newest successful sync {age.total_seconds() / 3600:.1f} h ago "
-            f"(allowed {max_age.total_seconds() / 3600:.1f} h)"
-        ),
-        metadata={
-            "newest_success": str(newest),
-            "max_age_hours": max_age.total_seconds() / 3600,
         },
     )
 
@@ -158,6 +129,5 @@ TRACKER_CHECKS = [
     history_has_no_duplicate_stays,
     changelog_has_no_duplicate_ids,
     history_is_continuous,
-    changelog_is_fresh,
     history_statuses_are_configured,
 ]

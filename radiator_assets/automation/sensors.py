@@ -85,9 +85,16 @@ def tracker_changes_sensor(
             cursor=mark.isoformat(),
         )
     if need.changes is None:
-        # An earlier run stopped before fetching some changelogs: catch up without news.
-        assert need.left_behind is not None
-        context.log.info(f"changelogs pending since {need.left_behind.isoformat()}: catching up")
+        # An earlier run stopped before fetching some changelogs or rebuilding some history:
+        # catch up without news.
+        context.log.info(
+            "work an earlier run left: "
+            + (
+                f"changelogs pending since {need.left_behind.isoformat()}"
+                if need.left_behind
+                else "stale history"
+            )
+        )
         run_key = f"catch-up:{mark.isoformat()}:{failures}"
     else:
         context.log.info(f"{need.changes.count} issue(s) changed since {mark.isoformat()}")

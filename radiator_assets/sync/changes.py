@@ -11,12 +11,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from radiator_assets.storage.models import TrackerTask
 from radiator_assets.sync.changelog import oldest_pending_update
 from radiator_assets.sync.marks import listing_mark
 from radiator_assets.tracker.errors import InvalidTrackerDatetime
 from radiator_assets.tracker.query import incremental_query, parse_tracker_datetime
+
+TASKS = TrackerTask.__table__
 
 
 class PagedSearch(Protocol):
@@ -78,16 +82,22 @@ def changes_since(
 @dataclass(frozen=True)
 class SyncNeed:
     """What an incremental sync would find: the mark of the last complete listing (None
-    before the first), the changes after it, and the oldest snapshot whose changelog an
-    earlier run left unfetched."""
+    before the first), the changes after it, the oldest snapshot whose changelog an
+    earlier run left unfetched, and whether a run died before rebuilding some history."""
 
     mark: datetime | None
     changes: Changes | None = None
     left_behind: datetime | None = None
+    history_stale: bool = False
 
     @property
     def nothing(self) -> bool:
-        return self.mark is not None and self.changes is None and self.left_behind is None
+        return (
+            self.mark is not None
+            and self.changes is None
+            and self.left_behind is None
+            and not self.history_stale
+        )
 
 
 def sync_need(engine: Engine, client: PagedSearch, base_query: str, overlap: timedelta) -> SyncNeed:
@@ -99,4 +109,5 @@ def sync_need(engine: Engine, client: PagedSearch, base_query: str, overlap: tim
     changes = changes_since(client, base_query, mark, overlap=overlap)
     with engine.connect() as conn:
         left_behind = oldest_pending_update(conn)
-    return SyncNeed(mark, changes, left_behind)
+        stale = conn.scalar(sa.select(sa.exists().where(TASKS.c.history_stale)))
+    return SyncNeed(mark, changes, left_behind, bool(stale))

@@ -129,16 +129,6 @@ def sync_step(
                 )
 
 
-def newest_success(engine: Engine, kind: str) -> datetime | None:
-    """When the newest successful step of `kind` finished."""
-    with engine.connect() as conn:
-        return conn.scalar(
-            sa.select(sa.func.max(RUNS.c.finished_at)).where(
-                RUNS.c.kind == kind, RUNS.c.status == "success"
-            )
-        )
-
-
 def steps_of_run(engine: Engine, dagster_run_id: str) -> list[tuple[Any, ...]]:
     """(kind, status, error, tasks, entries, stays written, API requests) of each step a
     Dagster run journaled, oldest first."""

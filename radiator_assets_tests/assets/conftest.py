@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
 from radiator_assets.metrics.config import CustomFields
-from radiator_assets.settings import get_settings
+from radiator_assets.resources import TrackerResource, WarehouseResource
+from radiator_assets.settings import Settings, get_settings
 from radiator_assets.storage.engine import create_engine
 from radiator_assets.sync.changelog import ChangelogSyncResult, sync_changelogs
 from radiator_assets.sync.history import HistoryBuildResult, build_history
@@ -51,8 +53,32 @@ def point_app_at(emulator: TrackerEmulator, monkeypatch: pytest.MonkeyPatch) -> 
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("TRACKER_CLOUD_ORG_ID", raising=False)
+    # `run_sync` is the CLI's path: like `radiator sync`, it reads the process's settings.
     get_settings.cache_clear()
     return emulator
+
+
+def resources_for(
+    emulator: TrackerEmulator, database_url: URL
+) -> dict[str, dg.ConfigurableResource]:
+    """The Dagster resources pointed at a database and an emulator, constructed (what a
+    sensor or an in-process run is given), not read from the environment."""
+    return {
+        "warehouse": WarehouseResource(
+            database_url=database_url.render_as_string(hide_password=False)
+        ),
+        "tracker": TrackerResource(
+            api_url=emulator.base_url, token=emulator.token, org_id=emulator.org_id, query=QUERY
+        ),
+    }
+
+
+@pytest.fixture
+def dagster_resources(
+    tracker_env: TrackerEmulator, database_url: URL
+) -> dict[str, dg.ConfigurableResource]:
+    """`resources_for` this test's database and emulator."""
+    return resources_for(tracker_env, database_url)
 
 
 def recent_now() -> datetime:
@@ -67,7 +93,7 @@ def history_start(emulator: TrackerEmulator) -> date:
 
 
 def fast_client() -> TrackerClient:
-    return TrackerClient.from_settings(get_settings(), backoff_base=0.001, backoff_cap=0.01)
+    return TrackerClient.from_settings(Settings(), backoff_base=0.001, backoff_cap=0.01)
 
 
 @dataclass

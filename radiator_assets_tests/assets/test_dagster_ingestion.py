@@ -13,14 +13,16 @@ import sqlalchemy as sa
 from radiator_assets.automation.jobs import RANGE_END_TAG, RANGE_START_TAG
 from radiator_assets.automation.schedules import tracker_reconcile_schedule
 from radiator_assets.automation.sensors import tracker_changes_sensor
-from radiator_assets.definitions import RESOURCES, defs
+from radiator_assets.definitions import defs
 from radiator_assets.runner import run_sync
 from radiator_assets.tracker.emulator import TrackerEmulator
 from radiator_assets_tests.assets.conftest import count, history_start, run_full_sync
 
 
-def _tick(instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
-    context = dg.build_sensor_context(instance=instance, resources=RESOURCES)
+def _tick(
+    instance: dg.DagsterInstance, resources: dict[str, dg.ConfigurableResource]
+) -> dg.SensorResult | dg.SkipReason:
+    context = dg.build_sensor_context(instance=instance, resources=resources)
     return tracker_changes_sensor(context)
 
 
@@ -80,12 +82,14 @@ def test_a_failing_blocking_check_stops_nothing_upstream_and_is_reported(
 
 
 def test_a_sensor_tick_with_no_change_makes_one_request_and_starts_no_run(
-    tracker_env: TrackerEmulator, engine: sa.Engine
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
 ) -> None:
     run_full_sync(engine)
     tracker_env.reset_requests()
     with dg.instance_for_test() as instance:
-        result = _tick(instance)
+        result = _tick(instance, dagster_resources)
 
     assert isinstance(result, dg.SensorResult)
     assert not result.run_requests
@@ -94,14 +98,16 @@ def test_a_sensor_tick_with_no_change_makes_one_request_and_starts_no_run(
 
 
 def test_a_sensor_tick_with_changes_requests_one_run_of_the_current_month(
-    tracker_env: TrackerEmulator, engine: sa.Engine
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
 ) -> None:
     run_full_sync(engine)
     tracker_env.advance_clock(timedelta(days=2))
     tracker_env.add_changes(3, kind="status")
     with dg.instance_for_test() as instance:
-        first = _tick(instance)
-        second = _tick(instance)
+        first = _tick(instance, dagster_resources)
+        second = _tick(instance, dagster_resources)
 
     assert isinstance(first, dg.SensorResult) and isinstance(second, dg.SensorResult)
     (request,) = first.run_requests
@@ -111,25 +117,29 @@ def test_a_sensor_tick_with_changes_requests_one_run_of_the_current_month(
 
 
 def test_the_sensor_cursor_moves_only_when_a_sync_has_committed(
-    tracker_env: TrackerEmulator, engine: sa.Engine
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
 ) -> None:
     run_full_sync(engine)
     tracker_env.advance_clock(timedelta(hours=1))
     tracker_env.add_changes(2)
     with dg.instance_for_test() as instance:
-        before = _tick(instance)
+        before = _tick(instance, dagster_resources)
         run_full_sync(engine)
-        after = _tick(instance)
+        after = _tick(instance, dagster_resources)
     assert isinstance(before, dg.SensorResult) and isinstance(after, dg.SensorResult)
     assert before.cursor < after.cursor
     assert not after.run_requests
 
 
 def test_the_first_sensor_tick_requests_the_whole_history(
-    tracker_env: TrackerEmulator, engine: sa.Engine
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
 ) -> None:
     with dg.instance_for_test() as instance:
-        result = _tick(instance)
+        result = _tick(instance, dagster_resources)
     assert isinstance(result, dg.SensorResult)
     (request,) = result.run_requests
     assert request.run_key == "initial-sync:0"
@@ -191,3 +201,18 @@ def test_dagster_asset_materialize_runs_the_incremental_sync_from_the_command_li
         )
         == 0
     )
+
+
+def test_a_sensor_tick_catches_up_history_a_killed_run_left_stale(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    run_full_sync(engine)
+    with dg.instance_for_test() as instance:
+        quiet = _tick(instance)
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE tracker_tasks SET history_stale = true WHERE id = 1"))
+        stale = _tick(instance)
+    assert isinstance(quiet, dg.SensorResult) and not quiet.run_requests
+    assert isinstance(stale, dg.SensorResult)
+    (request,) = stale.run_requests
+    assert request.run_key.startswith("catch-up:")

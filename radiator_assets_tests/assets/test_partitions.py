@@ -16,10 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
 from radiator_assets.assets.tracker import tracker_changelog
-from radiator_assets.definitions import defs
 from radiator_assets.runner import run_sync
 from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
-from radiator_assets_tests.assets.conftest import point_app_at, recent_now, run_full_sync
+from radiator_assets_tests.assets.conftest import (
+    point_app_at,
+    recent_now,
+    resources_for,
+    run_full_sync,
+)
 
 CHANGELOG = dg.AssetKey("tracker_changelog")
 
@@ -84,7 +88,7 @@ def changelog_requests(emulator: TrackerEmulator) -> list[str]:
 
 
 def test_materializing_an_old_partition_reads_exactly_that_months_issues_again(
-    four_months: TrackerEmulator, engine: Engine
+    four_months: TrackerEmulator, engine: Engine, database_url: URL
 ) -> None:
     run_full_sync(engine)
     old = month_key(2)
@@ -112,7 +116,10 @@ def test_materializing_an_old_partition_reads_exactly_that_months_issues_again(
 
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            [tracker_changelog], partition_key=old, resources=defs.resources, instance=instance
+            [tracker_changelog],
+            partition_key=old,
+            resources=resources_for(four_months, database_url),
+            instance=instance,
         )
         recorded_status = instance.get_materialized_partitions(CHANGELOG)
 

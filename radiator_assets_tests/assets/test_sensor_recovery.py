@@ -9,15 +9,14 @@ import dagster as dg
 import sqlalchemy as sa
 
 from radiator_assets.automation.sensors import tracker_changes_sensor
-from radiator_assets.definitions import RESOURCES
 from radiator_assets.sync.locking import sync_lock
 from radiator_assets.tracker.emulator import TrackerEmulator
 from radiator_assets_tests.assets.conftest import count, run_full_sync
 
 
-def _tick() -> dg.SensorResult | dg.SkipReason:
+def _tick(resources: dict[str, dg.ConfigurableResource]) -> dg.SensorResult | dg.SkipReason:
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources=RESOURCES)
+        context = dg.build_sensor_context(instance=instance, resources=resources)
         return tracker_changes_sensor(context)
 
 
@@ -29,26 +28,30 @@ def _run_key(result: dg.SensorResult | dg.SkipReason) -> str:
 
 
 def test_a_tick_while_a_sync_writes_starts_nothing(
-    tracker_env: TrackerEmulator, engine: sa.Engine
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
 ) -> None:
     with sync_lock(engine):
-        result = _tick()
+        result = _tick(dagster_resources)
     assert isinstance(result, dg.SkipReason)
     assert "a sync is writing" in str(result.skip_message)
     assert tracker_env.requests == []
 
 
 def test_a_killed_first_sync_is_requested_again_under_a_new_key(
-    tracker_env: TrackerEmulator, engine: sa.Engine
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
 ) -> None:
-    first = _run_key(_tick())
+    first = _run_key(_tick(dagster_resources))
     # The run died mid-step: its journal row says running, nobody holds the lock.
     with engine.begin() as conn:
         conn.execute(
             sa.text("INSERT INTO tracker_sync_runs (kind, status) VALUES ('issues', 'running')")
         )
 
-    second = _run_key(_tick())
+    second = _run_key(_tick(dagster_resources))
 
     assert first != second
     assert count(engine, "SELECT count(*) FROM tracker_sync_runs WHERE status = 'running'") == 0
@@ -58,7 +61,9 @@ def test_a_killed_first_sync_is_requested_again_under_a_new_key(
 
 
 def test_a_run_that_failed_before_any_sync_step_is_requested_again(
-    tracker_env: TrackerEmulator, engine: sa.Engine
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
 ) -> None:
     @dg.op
     def died_waiting_for_the_lock() -> None:
@@ -69,7 +74,7 @@ def test_a_run_that_failed_before_any_sync_step_is_requested_again(
         died_waiting_for_the_lock()
 
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources=RESOURCES)
+        context = dg.build_sensor_context(instance=instance, resources=dagster_resources)
         key = _run_key(tracker_changes_sensor(context))
         failed = tracker_sync.execute_in_process(
             instance=instance, tags={"dagster/run_key": key}, raise_on_error=False
@@ -81,7 +86,9 @@ def test_a_run_that_failed_before_any_sync_step_is_requested_again(
 
 
 def test_changelogs_left_pending_are_caught_up_without_news(
-    tracker_env: TrackerEmulator, engine: sa.Engine
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
 ) -> None:
     run_full_sync(engine)
     with engine.begin() as conn:  # as if the changelog step died after the issues step
@@ -92,13 +99,15 @@ def test_changelogs_left_pending_are_caught_up_without_news(
             )
         )
 
-    key = _run_key(_tick())
+    key = _run_key(_tick(dagster_resources))
 
     assert key.startswith("catch-up:")
 
 
 def test_an_issue_with_a_garbled_update_time_does_not_break_the_tick(
-    tracker_env: TrackerEmulator, engine: sa.Engine
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
 ) -> None:
     run_full_sync(engine)
     tracker_env.advance_clock(timedelta(hours=1))
@@ -108,7 +117,7 @@ def test_an_issue_with_a_garbled_update_time_does_not_break_the_tick(
     tracker_env.replace_json(changed, {**record.data, "updatedAt": "not-a-date"})
     (good,) = tracker_env.add_changes(1, kind="status")
 
-    key = _run_key(_tick())
+    key = _run_key(_tick(dagster_resources))
 
     assert key.startswith("sync:")
     assert good != changed

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from sqlalchemy.engine import URL
 
 from radiator_assets.assets.reports import REPORT_ASSETS, markdown_table, parse_as_of
 from radiator_assets.assets.tracker import TRACKER_ASSETS
 from radiator_assets.automation.jobs import partition_range_tags
 from radiator_assets.automation.report_schedules import reports_job, reports_schedule
 from radiator_assets.resources import TrackerResource, WarehouseResource
-from radiator_assets.settings import get_settings
 from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
 from radiator_assets_tests.tracker_fixtures import EMULATOR_ORG_ID, EMULATOR_TOKEN
 
@@ -31,28 +31,47 @@ REPORTS = (
 
 
 @pytest.fixture
-def emulated_tracker(app_env, monkeypatch: pytest.MonkeyPatch):
+def resources(database_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Constructed resources for the emulator and this test's database; the environment
+    names neither (and points the warehouse at a database that does not exist), so the
+    run can only have used the resources' fields."""
     emulator = TrackerEmulator(
         generate_org(seed=5, n_issues=150, span_days=60),
         token=EMULATOR_TOKEN,
         org_id=EMULATOR_ORG_ID,
     ).start()
-    monkeypatch.setenv("TRACKER_API_URL", emulator.base_url)
-    monkeypatch.setenv("TRACKER_TOKEN", EMULATOR_TOKEN)
-    monkeypatch.setenv("TRACKER_ORG_ID", EMULATOR_ORG_ID)
-    monkeypatch.setenv("TRACKER_QUERY", "Queue: CPO OR Queue: FULLSTACK")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RADIATOR_HOME", str(tmp_path))
+    monkeypatch.setenv(
+        "RADIATOR_DATABASE_URL",
+        database_url.set(database="radiator_no_such_database").render_as_string(
+            hide_password=False
+        ),
+    )
+    for name in ("TRACKER_API_URL", "TRACKER_TOKEN", "TRACKER_ORG_ID", "TRACKER_CLOUD_ORG_ID"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TRACKER_RPS", "10000")
-    get_settings.cache_clear()
-    yield emulator
+    yield {
+        "warehouse": WarehouseResource(
+            database_url=database_url.render_as_string(hide_password=False)
+        ),
+        "tracker": TrackerResource(
+            api_url=emulator.base_url,
+            token=EMULATOR_TOKEN,
+            org_id=EMULATOR_ORG_ID,
+            query="Queue: CPO OR Queue: FULLSTACK",
+        ),
+    }
     emulator.stop()
-    get_settings.cache_clear()
 
 
-def test_tracker_and_reports_groups_materialize_with_report_metadata(emulated_tracker):
+def test_tracker_and_reports_groups_materialize_with_report_metadata(
+    resources: dict[str, dg.ConfigurableResource], tmp_path: Path
+) -> None:
     report_config = {"config": {"as_of": AS_OF}}
     result = dg.materialize(
         [*TRACKER_ASSETS, *REPORT_ASSETS],
-        resources={"warehouse": WarehouseResource(), "tracker": TrackerResource()},
+        resources=resources,
         run_config={
             "ops": {
                 "product_reports": report_config,
@@ -77,7 +96,7 @@ def test_tracker_and_reports_groups_materialize_with_report_metadata(emulated_tr
     assert details["preview"].value.startswith("| task_key |")
     assert isinstance(details["thresholds_crossed"].value, dict)
     assert any(key.startswith("seconds_") for key in details)
-    reports_dir = get_settings().reports_dir
+    reports_dir = tmp_path.resolve() / "reports"
     for asset, picture in (
         ("report_ttm_summary", "heatmap"),
         ("report_flow_weekly", "cumulative_flow"),
