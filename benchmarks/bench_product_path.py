@@ -287,7 +287,7 @@ def request_paths(host: EmulatorHost) -> str:
 
 def step_processes(log: Path) -> str:
     """From a `dagster asset materialize` console log (second resolution): how many step
-    processes the run started and how long each took from launch to running."""
+    processes the run started and how long each took from launch to running ('' if none)."""
     launched: dict[str, datetime] = {}
     waits: list[float] = []
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -300,7 +300,7 @@ def step_processes(log: Path) -> str:
         elif parts[6] in launched:
             waits.append((when - launched[parts[6]]).total_seconds())
     if not waits:
-        return "no step processes in the log"
+        return ""  # the steps ran in the run's own process
     waits.sort()
     return (
         f"{len(waits)} step processes (one per asset and per check), "
@@ -393,7 +393,7 @@ def readme_commands() -> dict[str, ReadmeCommand]:
     found: dict[str, ReadmeCommand] = {}
     for line in block.splitlines():
         argv = shlex.split(line, comments=True)
-        if argv[:3] != ["dagster", "asset", "materialize"]:
+        if not argv or Path(argv[0]).name != "dagster" or argv[1:3] != ["asset", "materialize"]:
             continue
         for option, kind in (("--partition-range", "first"), ("--partition", "incremental")):
             if option in argv and kind not in found:
@@ -417,9 +417,11 @@ def partition_value(option: str, first_day: str) -> str:
 
 
 def shell_value(written: str, env: dict[str, str]) -> str:
-    """What a shell makes of the README's value (variables, `$(date ...)`)."""
+    """What a shell makes of the README's value (variables, `$(...)`), run from the
+    repository with this interpreter's venv as the README's `.venv`."""
+    value = written.replace(".venv/bin/", f"{BIN}/")
     done = subprocess.run(
-        ["bash", "-c", f'printf %s "{written}"'], env=env, capture_output=True, text=True
+        ["bash", "-c", f'printf %s "{value}"'], env=env, cwd=ROOT, capture_output=True, text=True
     )
     return done.stdout
 
