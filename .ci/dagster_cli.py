@@ -103,7 +103,7 @@ def database() -> tuple[str | None, sa.Engine | None, str]:
 
 
 def check(work: Path, env: dict[str, str], emulator: TrackerEmulator, first: datetime) -> None:
-    export, (first_sync, incremental, reports) = readme_commands()
+    export, (first_sync, incremental, reports, sync_job, reports_job) = readme_commands()
     home = work / ".radiator" / "dagster"
     engine = sa.create_engine(
         env.get("RADIATOR_DATABASE_URL")
@@ -154,19 +154,23 @@ def check(work: Path, env: dict[str, str], emulator: TrackerEmulator, first: dat
         scalar(engine, "SELECT count(*) FROM report_ttm_details") > 0,
         True,
     )
+    run(export, sync_job, env, work)
+    run(export, reports_job, env, work)
     with instance_at(home) as instance:
         runs = instance.get_runs()
         statuses = [r.status.value for r in reversed(runs)]
-        incremental_run = runs[1]
+        incremental_run = runs[3]
+        jobs = [r.job_name for r in reversed(runs)]
         recorded = instance.get_materialized_partitions(dg.AssetKey("tracker_changelog"))
-        logs = instance.all_logs(runs[1].run_id)
+        logs = instance.all_logs(incremental_run.run_id)
         kinds = Counter(e.dagster_event_type.value for e in logs if e.dagster_event_type)
         event_bytes = sum(len(dg.serialize_value(e)) for e in logs)
     print(
         f"  the incremental run's events: {len(logs)} ({event_bytes / 1e3:.1f} kB serialized; "
         f"{kinds['ASSET_MATERIALIZATION']} materializations)"
     )
-    expect("runs in the shared instance", statuses, ["SUCCESS"] * 3)
+    expect("runs in the shared instance", statuses, ["SUCCESS"] * 5)
+    expect("their jobs", jobs, ["__ASSET_JOB"] * 3 + ["tracker_sync", "reports"])
     this_month = datetime.now(UTC).date().replace(day=1).isoformat()
     expect("incremental run's partition", incremental_run.tags.get("dagster/partition"), this_month)
     expect("changes made in Tracker", len(changed), 5)
