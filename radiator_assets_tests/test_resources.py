@@ -29,6 +29,7 @@ from radiator_assets.resources import (
     TrackerResource,
     WarehouseResource,
 )
+from radiator_assets.storage.report_models import REPORT_TABLES
 from radiator_assets.tracker.errors import TrackerConfigError
 
 TOKEN = "y0_the-token-that-must-stay-hidden"
@@ -229,21 +230,8 @@ def test_dagster_watches_the_freshness_of_every_asset(deployment: Any) -> None:
         "failWindowSeconds": 30 * 3600,  # RADIATOR_FRESHNESS_MAX_AGE_HOURS
         "warnWindowSeconds": None,
     }
-    assert policies == {
-        name: daily
-        for name in (
-            "tracker_issues",
-            "tracker_changelog",
-            "tracker_task_history",
-            "report_ttm_details",
-            "report_ttm_summary",
-            "report_flow_weekly",
-            "report_aging_wip",
-            "report_status_activity",
-            "report_time_in_status",
-            "report_testing_returns",
-        )
-    }
+    ingestion = {"tracker_issues", "tracker_changelog", "tracker_task_history"}
+    assert policies == {name: daily for name in ingestion | set(REPORT_TABLES)}
 
 
 WARNINGS_ON_LOAD = """
