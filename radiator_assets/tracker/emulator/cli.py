@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def first_day(emulator: TrackerEmulator) -> str:
+    """The day the emulated organisation's first issue was created (UTC)."""
+    created = (record.created_at for record in emulator.org.records.values())
+    return min(created, default=emulator.org.now).date().isoformat()
+
+
 def banner(emulator: TrackerEmulator, issues: int, seed: int, seconds: float) -> str:
     base = emulator.base_url
     org_var = (
@@ -71,9 +77,10 @@ def banner(emulator: TrackerEmulator, issues: int, seed: int, seconds: float) ->
             "Try:",
             f"  {curl}",
             "",
-            "Point radiator at it:",
+            "Point radiator at it (its history starts on its first issue's day):",
             f"  export TRACKER_API_URL={base} TRACKER_TOKEN={emulator.token} "
-            f"{org_var}={emulator.org_id}",
+            f"{org_var}={emulator.org_id} TRACKER_QUERY='Queue: CPO, FULLSTACK' "
+            f"RADIATOR_HISTORY_START={first_day(emulator)}",
             "",
             "Ctrl+C stops it.",
         ]
