@@ -131,6 +131,13 @@ def _partitions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dagster_home(args: argparse.Namespace) -> int:
+    from radiator_assets.runner import dagster_home
+
+    print(dagster_home())
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from radiator_assets.demo import DemoOptions, run_demo
 
@@ -208,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--current", action="store_true", help="only the current month's key (`--partition`)"
     )
     partitions.set_defaults(handler=_partitions)
+    commands.add_parser(
+        "dagster-home",
+        help="print the Dagster instance radiator uses ($DAGSTER_HOME, or $RADIATOR_HOME/dagster; "
+        "created if missing), for `export DAGSTER_HOME=...`",
+    ).set_defaults(handler=_dagster_home)
 
     commands.add_parser(
         "export", help="export a report table (REPORT --format csv [--headers ru] [--output F])"

@@ -264,7 +264,7 @@ def run_sync(
     whole event log is written to `outcome.log_path` either way."""
     # Imported here, not at the top: the partitions are defined from RADIATOR_HISTORY_START
     # as the definitions load, and `radiator demo` sets it to its organisation's first day.
-    from radiator_assets.assets.partitions import current_partition_key
+    from radiator_assets.assets.partitions import current_partition_key, first_month_recorded
     from radiator_assets.automation.jobs import tracker_sync_job, whole_history_tags
     from radiator_assets.definitions import defs
 
@@ -273,12 +273,6 @@ def run_sync(
     # Before anything reads the warehouse (the listing mark below): a first run on an
     # empty database migrates it, as the warehouse resource would in each step.
     ensure_migrated(engine)
-    with engine.connect() as conn:
-        first_sync = listing_mark(conn, settings.tracker_query) is None
-    # A first sync covers every month; later runs the current one (and record any other
-    # month whose entries they store).
-    partition = None if first_sync else current_partition_key()
-    tags = whole_history_tags() if first_sync else {}
     issues_config: dict[str, Any] = {"mode": mode}
     if since is not None:
         issues_config["since"] = since.isoformat()
@@ -287,6 +281,14 @@ def run_sync(
     if own_instance:
         dagster_home()
         instance = dg.DagsterInstance.get()
+    with engine.connect() as conn:
+        mark = listing_mark(conn, settings.tracker_query)
+    # Until a first sync has covered every month, runs cover them all (a rerun after a kill
+    # records the months the killed run could not); later runs the current month, and
+    # record any other month whose entries they store.
+    first_sync = mark is None or not first_month_recorded(instance)
+    partition = None if first_sync else current_partition_key()
+    tags = whole_history_tags() if first_sync else {}
     try:
         job = defs.resolve_job_def(tracker_sync_job.name)
         keys = dg.AssetSelection.from_string(" or ".join(selection)).resolve(
@@ -294,11 +296,15 @@ def run_sync(
         )
         result = job.execute_in_process(
             run_config={
-                "ops": (
-                    {"tracker_issues": {"config": issues_config}}
-                    if dg.AssetKey("tracker_issues") in keys
-                    else {}
-                ),
+                "ops": {
+                    name: {"config": config}
+                    for name, config in (
+                        ("tracker_issues", issues_config),
+                        # Read what is pending; re-reading closed months is for repairs.
+                        ("tracker_changelog", {"reread": "none"}),
+                    )
+                    if dg.AssetKey(name) in keys
+                },
                 "loggers": {"console": {"config": {"log_level": log_level or "CRITICAL"}}},
             },
             instance=instance,

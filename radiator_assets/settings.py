@@ -89,12 +89,22 @@ class Settings(BaseSettings):
     def _real_token(cls, value: SecretStr | None) -> SecretStr | None:
         # Messages are cleaned of the token by replacing it: a token of a few characters
         # would blank those characters everywhere, and no Tracker token is that short.
-        if value is not None and len(value.get_secret_value().strip()) < MIN_TOKEN_LENGTH:
+        if value is None:
+            return None
+        # A token read from a file or a CRLF `.env` ends in a newline: it would go into
+        # the Authorization header, and the HTTP library's error would print it.
+        token = value.get_secret_value().strip()
+        if len(token) < MIN_TOKEN_LENGTH:
             raise ValueError(
                 f"is shorter than {MIN_TOKEN_LENGTH} characters: a Tracker OAuth or IAM token "
                 "is much longer; check the variable"
             )
-        return value
+        if not all(c.isprintable() and not c.isspace() for c in token):
+            raise ValueError(
+                "holds a space or a control character: a Tracker token is one printable word; "
+                "check the variable"
+            )
+        return SecretStr(token)
 
     @model_validator(mode="after")
     def _one_org_header(self) -> Settings:

@@ -127,3 +127,16 @@ def test_a_token_too_short_to_be_one_is_refused(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("TRACKER_TOKEN", "x")
     with pytest.raises(ValidationError, match="shorter than 8 characters"):
         Settings(_env_file=None)
+
+
+def test_a_token_read_with_its_line_end_is_trimmed_and_one_with_inner_controls_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRACKER_TOKEN", f" {TOKEN}\r\n")
+    token = Settings().tracker_token
+    assert token is not None and token.get_secret_value() == TOKEN
+    monkeypatch.setenv("TRACKER_TOKEN", f"{TOKEN}\nX-Injected: 1")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert "control character" in str(refused.value)
+    assert TOKEN not in str(refused.value)

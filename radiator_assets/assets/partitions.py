@@ -47,3 +47,9 @@ def whole_history_range(now: datetime | None = None) -> str:
 def holds(key: str, now: datetime | None = None) -> bool:
     """Whether `key` names one of the partitions (history start to the current month)."""
     return first_partition_key() <= key <= current_partition_key(now)
+
+
+def first_month_recorded(instance: dg.DagsterInstance) -> bool:
+    """Whether a run has recorded the changelog's first month (a first sync completed)."""
+    recorded = instance.get_materialized_partitions(dg.AssetKey("tracker_changelog"))
+    return first_partition_key() in recorded

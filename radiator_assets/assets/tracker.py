@@ -10,6 +10,7 @@ assets.
 
 from collections import Counter
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -55,10 +56,12 @@ class IssuesConfig(dg.Config):
 
 
 class ChangelogConfig(dg.Config):
-    """`reread` reads the run's window again from Tracker even where it reaches the live
-    month (closed months are always read again)."""
+    """Which months of the run's window are read from Tracker again: `closed` (default)
+    the months before the live one that were materialized before, `all` every month of
+    the window, the live one included, `none` only what is pending (the project's own
+    automation: the sensor, the schedules and `radiator sync` pass it)."""
 
-    reread: bool = False
+    reread: Literal["closed", "all", "none"] = "closed"
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -171,7 +174,8 @@ def tracker_changelog(
         Window(run_window.start, run_window.end),
         mark,
         timedelta(minutes=settings.sync_overlap_minutes),
-        everything=config.reread,
+        mode=config.reread,
+        recorded=context.instance.get_materialized_partitions(context.asset_key),
     )
     with (
         sync_step(
@@ -199,6 +203,17 @@ def tracker_changelog(
             f"{len(result.failures)} changelog(s) quarantined (the others are stored; the "
             f"next sync retries them): {sample}"
         )
+        if reread is not None:
+            # Asked to make these months whole and could not: record none of them.
+            raise dg.Failure(
+                description=(
+                    f"months {reread.start.date()}..{reread.end.date()} were read again, but "
+                    f"{len(result.failures)} issue(s) could not be and wait in the quarantine "
+                    f"({sample}); every other entry is stored, and the months stay unrecorded "
+                    "until a run reads them whole"
+                ),
+                metadata={"issues_quarantined": len(result.failures)},
+            )
     _record_partitions(
         context,
         engine,
@@ -249,23 +264,45 @@ def partition_stats(engine: Engine, keys: Sequence[str]) -> dict[str, PartitionS
 
 
 def reread_window(
-    run_window: Window, mark: datetime | None, overlap: timedelta, *, everything: bool
+    run_window: Window,
+    mark: datetime | None,
+    overlap: timedelta,
+    *,
+    mode: str,
+    recorded: AbstractSet[str],
 ) -> Window | None:
     """The part of the run's window whose entries are read from Tracker again.
 
     Months before the live one (the month of the incremental mark minus the
-    overlap) are closed: materializing their partitions re-reads them, which is
-    what a backfill or a click in the UI asks for. The live month is kept
-    current by each issue's cursor, so incremental runs stay cheap; before the
-    first complete listing every issue is pending anyway. `everything` (config
-    `reread`) includes the live month."""
-    if everything:
+    overlap) are closed. Materializing a closed month that was recorded before
+    re-reads it: that is what a backfill or a click in the UI asks for, to make
+    it whole again. A month never recorded is being filled for the first time
+    (a first sync, or its rerun after a kill), and every issue with entries
+    there is pending anyway. The live month is kept current by each issue's
+    cursor, so incremental runs stay cheap. `mode` is the config's `reread`."""
+    if mode == "all":
         return run_window
-    if mark is None:
+    if mode == "none" or mark is None:
         return None
     live_from = datetime.combine(month_start((mark - overlap).date()), time(), UTC)
-    end = min(run_window.end, live_from)
-    return Window(run_window.start, end) if end > run_window.start else None
+    closed = [
+        start
+        for start in month_starts(run_window.start, min(run_window.end, live_from))
+        if start.date().isoformat() in recorded
+    ]
+    if not closed:
+        return None
+    return Window(closed[0], min(run_window.end, live_from))
+
+
+def month_starts(start: datetime, end: datetime) -> list[datetime]:
+    """The first instants (UTC) of the months that begin in [start, end)."""
+    months, day = [], month_start(start.date())
+    while (moment := datetime.combine(day, time(), UTC)) < end:
+        if moment >= start:
+            months.append(moment)
+        day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return months
 
 
 def _record_partitions(

@@ -5,7 +5,12 @@ import dagster as dg
 from radiator_assets.assets.partitions import current_partition_key
 from radiator_assets.automation.jobs import tracker_sync_job
 
-RECONCILE_RUN_CONFIG = {"ops": {"tracker_issues": {"config": {"mode": "reconcile"}}}}
+RECONCILE_RUN_CONFIG = {
+    "ops": {
+        "tracker_issues": {"config": {"mode": "reconcile"}},
+        "tracker_changelog": {"config": {"reread": "none"}},
+    }
+}
 
 
 @dg.schedule(

@@ -7,11 +7,12 @@ steps have failed so far, so a tick never starts the same work twice, and
 work a failed run left behind is requested again on the next tick.
 """
 
-from datetime import timedelta
+import hashlib
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from radiator_assets.assets.partitions import current_partition_key
+from radiator_assets.assets.partitions import current_partition_key, first_month_recorded
 from radiator_assets.automation.jobs import tracker_sync_job, whole_history_tags
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.settings import get_settings
@@ -19,9 +20,25 @@ from radiator_assets.sync.changes import sync_need
 from radiator_assets.sync.sync_runs import failed_steps, settle_abandoned_runs
 
 _UNSUCCESSFUL = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+_FINISHED = (*_UNSUCCESSFUL, dg.DagsterRunStatus.SUCCESS)
+# The project's automation reads what is pending; re-reading closed months is for repairs.
+AUTOMATION_RUN_CONFIG = {"ops": {"tracker_changelog": {"config": {"reread": "none"}}}}
 
 
-def _retry_key(context: dg.SensorEvaluationContext, key: str, most: int = 100) -> str:
+def _first_month_recorded(context: dg.SensorEvaluationContext) -> bool:
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:
+        return True  # evaluated without an instance (a bare test context): nothing to ask
+    return first_month_recorded(instance)
+
+
+def _retry_key(
+    context: dg.SensorEvaluationContext,
+    key: str,
+    most: int = 100,
+    past: tuple[dg.DagsterRunStatus, ...] = _UNSUCCESSFUL,
+) -> str:
     """`key`, or `key:retryN` when the runs of the keys before failed or were canceled
     (Dagster starts one run per key: a run that died before its first sync step, while
     waiting for the lock, would otherwise keep its work from being asked for again)."""
@@ -34,7 +51,7 @@ def _retry_key(context: dg.SensorEvaluationContext, key: str, most: int = 100) -
         runs = instance.get_runs(
             filters=dg.RunsFilter(tags={"dagster/run_key": candidate}), limit=1
         )
-        if not runs or runs[0].status not in _UNSUCCESSFUL:
+        if not runs or runs[0].status not in past:
             return candidate
         candidate = f"{key}:retry{attempt}"
     return candidate
@@ -67,15 +84,20 @@ def tracker_changes_sensor(
         )
         requests_made = int(client.counters["requests"])
     mark = need.mark
-    if mark is None:
+    if mark is None or not _first_month_recorded(context):
+        # No complete listing of this query yet, or no first sync recorded every month: a
+        # run over every month. A finished run under the key did not settle it (the query
+        # changed, the warehouse was replaced, a run died): the key moves on.
+        query = hashlib.sha1(settings.tracker_query.encode()).hexdigest()[:8]
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
-                    run_key=_retry_key(context, f"initial-sync:{failures}"),
+                    run_key=_retry_key(context, f"initial-sync:{query}:{failures}", past=_FINISHED),
+                    run_config=AUTOMATION_RUN_CONFIG,
                     tags=whole_history_tags(),
                 )
             ],
-            cursor="",
+            cursor=mark.isoformat() if mark else "",
         )
     if need.nothing:
         return dg.SensorResult(
@@ -95,7 +117,9 @@ def tracker_changes_sensor(
                 else "stale history"
             )
         )
-        run_key = f"catch-up:{mark.isoformat()}:{failures}"
+        # At most one catch-up an hour: quarantined records are retried without a storm.
+        hour = datetime.now(UTC).strftime("%Y-%m-%dT%H")
+        run_key = f"catch-up:{mark.isoformat()}:{failures}:{hour}"
     else:
         context.log.info(f"{need.changes.count} issue(s) changed since {mark.isoformat()}")
         run_key = f"sync:{mark.isoformat()}..{need.changes.newest.isoformat()}:{failures}"
@@ -103,6 +127,7 @@ def tracker_changes_sensor(
         run_requests=[
             dg.RunRequest(
                 run_key=_retry_key(context, run_key),
+                run_config=AUTOMATION_RUN_CONFIG,
                 # New entries land in the current month; the run records any other month
                 # whose entries it stores (a catch-up of older work) as it goes.
                 partition_key=current_partition_key(),

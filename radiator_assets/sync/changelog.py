@@ -114,16 +114,29 @@ class Window:
     end: datetime
 
 
-def _reread_cursor(window: Window) -> sa.ScalarSelect[Any]:
-    """The newest stored entry of the task before the window: reading on from it returns
-    every entry of the window (Tracker's changelog comes in chronological order)."""
+def _reread_cursor(window: Window, column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
+    """`column` of the newest stored entry of the task before the window: reading on from
+    it returns every entry of the window (Tracker's changelog comes in chronological
+    order)."""
     return (
-        sa.select(CHANGELOG.c.id)
+        sa.select(column)
         .where(CHANGELOG.c.task_id == TASKS.c.id, CHANGELOG.c.updated_at < window.start)
         .order_by(CHANGELOG.c.updated_at.desc(), CHANGELOG.c.id.desc())
         .limit(1)
         .scalar_subquery()
     )
+
+
+def _earlier_cursor(
+    first: tuple[str | None, datetime | None], second: tuple[str | None, datetime | None]
+) -> str | None:
+    """Of two cursors (entry id, its time), the one that reads more: None (the start)
+    wins, then the older entry."""
+    if first[0] is None or second[0] is None:
+        return None
+    if first[1] is None or second[1] is None:
+        return None  # a cursor whose entry is not stored: read from the start
+    return first[0] if first[1] <= second[1] else second[0]
 
 
 def pending_tasks(
@@ -144,12 +157,19 @@ def pending_tasks(
     )
     in_window: sa.ColumnElement[bool] = sa.false()
     reread_cursor: Any = sa.null()
+    reread_at: Any = sa.null()
     if reread is not None:
         in_window = sa.and_(
             sa.func.coalesce(TASKS.c.created_at, TASKS.c.task_updated_at) < reread.end,
             TASKS.c.task_updated_at >= reread.start,
         )
-        reread_cursor = _reread_cursor(reread)
+        reread_cursor = _reread_cursor(reread, CHANGELOG.c.id)
+        reread_at = _reread_cursor(reread, CHANGELOG.c.updated_at)
+    retry_at = (
+        sa.select(CHANGELOG.c.updated_at)
+        .where(CHANGELOG.c.id == open_q.c.retry_from)
+        .scalar_subquery()
+    )
     query = (
         sa.select(
             TASKS.c.id,
@@ -161,6 +181,8 @@ def pending_tasks(
             open_q.c.retry_from,
             in_window.label("in_window"),
             reread_cursor.label("reread_from"),
+            reread_at.label("reread_at"),
+            retry_at.label("retry_at"),
         )
         .select_from(
             TASKS.outerjoin(
@@ -178,8 +200,10 @@ def pending_tasks(
     tasks = []
     for r in rows:
         quarantined = r.quarantine_id is not None
-        # A quarantined changelog restarts before its first bad entry, whatever the window.
-        if quarantined:
+        if quarantined and r.in_window:
+            # Both the bad entry and the window must be read again: whichever starts earlier.
+            cursor = _earlier_cursor((r.retry_from, r.retry_at), (r.reread_from, r.reread_at))
+        elif quarantined:
             cursor = r.retry_from
         else:
             cursor = r.reread_from if r.in_window else r.last_changelog_id

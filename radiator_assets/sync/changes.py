@@ -12,9 +12,10 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.storage.models import TrackerTask
+from radiator_assets.sync import quarantine
 from radiator_assets.sync.changelog import oldest_pending_update
 from radiator_assets.sync.marks import listing_mark
 from radiator_assets.tracker.errors import InvalidTrackerDatetime
@@ -49,7 +50,7 @@ def _updated_at(issue: dict[str, Any]) -> datetime | None:
         return None
 
 
-def changes_since(
+def listed_since(
     client: PagedSearch,
     base_query: str,
     high_water_mark: datetime,
@@ -57,19 +58,39 @@ def changes_since(
     overlap: timedelta,
     per_page: int = 100,
     max_pages: int = 50,
-) -> Changes | None:
-    """The changes after `high_water_mark`, or None when there are none."""
+) -> dict[str, datetime]:
+    """Every issue the overlap window's search returns: id -> `updatedAt`."""
     query = incremental_query(base_query, high_water_mark, overlap)
-    stamps: list[datetime] = []
+    listed: dict[str, datetime] = {}
     for page in range(1, max_pages + 1):
         issues, total = client.search_page(query, page=page, per_page=per_page)
-        stamps.extend(
-            stamp
-            for issue in issues
-            if (stamp := _updated_at(issue)) is not None and stamp > high_water_mark
-        )
+        for issue in issues:
+            stamp = _updated_at(issue)
+            if stamp is not None and isinstance(issue.get("id"), str | int):
+                listed[str(issue["id"])] = stamp
         if len(issues) < per_page or page * per_page >= total:
             break
+    return listed
+
+
+def changes_among(conn: Connection, listed: dict[str, datetime], mark: datetime) -> Changes | None:
+    """The listed issues that are news: updated after the mark, or inside the overlap but
+    not stored as listed (Tracker indexed them late: the overlap exists for them)."""
+    within = [issue_id for issue_id, stamp in listed.items() if stamp <= mark]
+    stored = (
+        dict(
+            conn.execute(
+                sa.select(TASKS.c.tracker_id, TASKS.c.task_updated_at).where(
+                    TASKS.c.tracker_id.in_(within)
+                )
+            ).all()
+        )
+        if within
+        else {}
+    )
+    stamps = [
+        stamp for issue_id, stamp in listed.items() if stamp > mark or stored.get(issue_id) != stamp
+    ]
     if not stamps:
         return None
     return Changes(
@@ -82,13 +103,15 @@ def changes_since(
 @dataclass(frozen=True)
 class SyncNeed:
     """What an incremental sync would find: the mark of the last complete listing (None
-    before the first), the changes after it, the oldest snapshot whose changelog an
-    earlier run left unfetched, and whether a run died before rebuilding some history."""
+    before the first), the changes since it, the oldest snapshot whose changelog an
+    earlier run left unfetched, whether a run died before rebuilding some history, and
+    whether records wait in the quarantine for their retry."""
 
     mark: datetime | None
     changes: Changes | None = None
     left_behind: datetime | None = None
     history_stale: bool = False
+    quarantined: bool = False
 
     @property
     def nothing(self) -> bool:
@@ -97,17 +120,22 @@ class SyncNeed:
             and self.changes is None
             and self.left_behind is None
             and not self.history_stale
+            and not self.quarantined
         )
 
 
 def sync_need(engine: Engine, client: PagedSearch, base_query: str, overlap: timedelta) -> SyncNeed:
-    """One paged search (usually one request) and two indexed reads of the warehouse."""
+    """One paged search (usually one request) and a few indexed reads of the warehouse."""
     with engine.connect() as conn:
         mark = listing_mark(conn, base_query)
     if mark is None:
         return SyncNeed(None)
-    changes = changes_since(client, base_query, mark, overlap=overlap)
+    listed = listed_since(client, base_query, mark, overlap=overlap)
     with engine.connect() as conn:
-        left_behind = oldest_pending_update(conn)
-        stale = conn.scalar(sa.select(sa.exists().where(TASKS.c.history_stale)))
-    return SyncNeed(mark, changes, left_behind, bool(stale))
+        return SyncNeed(
+            mark,
+            changes_among(conn, listed, mark),
+            oldest_pending_update(conn),
+            bool(conn.scalar(sa.select(sa.exists().where(TASKS.c.history_stale)))),
+            any(quarantine.open_refs(conn, kind, limit=1) for kind in ("issue", "changelog")),
+        )

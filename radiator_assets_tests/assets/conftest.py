@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
+from radiator_assets.assets.partitions import first_partition_key
 from radiator_assets.metrics.config import CustomFields
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.settings import Settings, get_settings
@@ -79,6 +80,14 @@ def dagster_resources(
 ) -> dict[str, dg.ConfigurableResource]:
     """`resources_for` this test's database and emulator."""
     return resources_for(tracker_env, database_url)
+
+
+def record_first_sync(instance: dg.DagsterInstance) -> None:
+    """The Dagster instance as a completed first sync leaves it (its first month recorded),
+    for tests whose first sync ran through the sync core, not through Dagster."""
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("tracker_changelog", partition=first_partition_key())
+    )
 
 
 def recent_now() -> datetime:

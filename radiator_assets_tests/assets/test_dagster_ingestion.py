@@ -16,12 +16,18 @@ from radiator_assets.automation.sensors import tracker_changes_sensor
 from radiator_assets.definitions import defs
 from radiator_assets.runner import run_sync
 from radiator_assets.tracker.emulator import TrackerEmulator
-from radiator_assets_tests.assets.conftest import count, history_start, run_full_sync
+from radiator_assets_tests.assets.conftest import (
+    count,
+    history_start,
+    record_first_sync,
+    run_full_sync,
+)
 
 
 def _tick(
     instance: dg.DagsterInstance, resources: dict[str, dg.ConfigurableResource]
 ) -> dg.SensorResult | dg.SkipReason:
+    record_first_sync(instance)
     context = dg.build_sensor_context(instance=instance, resources=resources)
     return tracker_changes_sensor(context)
 
@@ -142,7 +148,7 @@ def test_the_first_sensor_tick_requests_the_whole_history(
         result = _tick(instance, dagster_resources)
     assert isinstance(result, dg.SensorResult)
     (request,) = result.run_requests
-    assert request.run_key == "initial-sync:0"
+    assert request.run_key.startswith("initial-sync:") and request.run_key.endswith(":0")
     assert request.tags[RANGE_START_TAG] == "2017-01-01"
     assert request.tags[RANGE_END_TAG] == datetime.now(UTC).date().replace(day=1).isoformat()
     assert len(tracker_env.requests) == 0
@@ -218,3 +224,43 @@ def test_a_sensor_tick_catches_up_history_a_killed_run_left_stale(
     assert isinstance(stale, dg.SensorResult)
     (request,) = stale.run_requests
     assert request.run_key.startswith("catch-up:")
+
+
+def test_the_sensor_asks_again_for_a_first_sync_a_finished_run_did_not_settle(
+    tracker_env: TrackerEmulator, dagster_resources: dict[str, dg.ConfigurableResource]
+) -> None:
+    # A first sync ran under this key, then the query changed (or the warehouse was
+    # replaced): no listing of the query now is complete, and the old key is spent.
+    with dg.instance_for_test() as instance:
+        first = _tick(instance, dagster_resources)
+        assert isinstance(first, dg.SensorResult)
+        (request,) = first.run_requests
+        defs.resolve_job_def("tracker_sync").execute_in_process(
+            instance=instance,
+            tags={"dagster/run_key": request.run_key},
+            asset_selection=[dg.AssetKey("tracker_task_history")],
+        )
+        again = _tick(instance, dagster_resources)
+    assert isinstance(again, dg.SensorResult)
+    (retry,) = again.run_requests
+    assert retry.run_key != request.run_key and retry.run_key.startswith(request.run_key)
+
+
+def test_automation_runs_read_only_what_is_pending(
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
+) -> None:
+    run_full_sync(engine)
+    tracker_env.advance_clock(timedelta(hours=1))
+    tracker_env.add_changes(2, kind="status")
+    with dg.instance_for_test() as instance:
+        result = _tick(instance, dagster_resources)
+    assert isinstance(result, dg.SensorResult)
+    (request,) = result.run_requests
+    reconcile = tracker_reconcile_schedule(
+        dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 4, 2, tzinfo=UTC))
+    )
+    assert isinstance(reconcile, dg.RunRequest)
+    for run_config in (request.run_config, reconcile.run_config):
+        assert run_config["ops"]["tracker_changelog"]["config"] == {"reread": "none"}

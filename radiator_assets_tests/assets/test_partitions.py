@@ -15,12 +15,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
+from radiator_assets.assets.partitions import first_partition_key
 from radiator_assets.assets.tracker import tracker_changelog
 from radiator_assets.runner import run_sync
-from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
+from radiator_assets.sync import quarantine
+from radiator_assets.tracker.emulator import Fault, TrackerEmulator, generate_org
 from radiator_assets_tests.assets.conftest import (
     point_app_at,
     recent_now,
+    record_first_sync,
     resources_for,
     run_full_sync,
 )
@@ -76,6 +79,17 @@ def changelog_materializations(result: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+def run_partitions(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, Any]]:
+    """Partition key -> plain metadata of each tracker_changelog materialization of a run."""
+    out = {}
+    for record in instance.get_records_for_run(run_id).records:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.is_step_materialization and event.asset_key == CHANGELOG:
+            mat = event.event_specific_data.materialization
+            out[mat.partition] = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    return out
+
+
 def assert_partition_numbers(engine: Engine, recorded: dict[str, dict[str, Any]]) -> None:
     for key, metadata in recorded.items():
         entries, issues = window_counts(engine, key)
@@ -115,6 +129,8 @@ def test_materializing_an_old_partition_reads_exactly_that_months_issues_again(
     four_months.reset_requests()
 
     with dg.instance_for_test() as instance:
+        # The month had been recorded (by the first sync) before its entries were lost.
+        instance.report_runless_asset_event(dg.AssetMaterialization(CHANGELOG, partition=old))
         result = dg.materialize(
             [tracker_changelog],
             partition_key=old,
@@ -143,13 +159,14 @@ def test_an_incremental_run_records_only_the_current_month(
     four_months.reset_requests()
 
     with dg.instance_for_test() as instance:
+        record_first_sync(instance)
         outcome = run_sync(selection=["group:tracker"], instance=instance)
         (run,) = instance.get_runs()
-        recorded_status = instance.get_materialized_partitions(CHANGELOG)
+        recorded = run_partitions(instance, run.run_id)
 
     assert outcome.success
     assert run.job_name == "tracker_sync"
-    assert recorded_status == {month_key(0)}
+    assert set(recorded) == {month_key(0)}
     # The changed issues only: no closed month is read again.
     assert len(set(changelog_requests(four_months))) == 4
     assert outcome.value("tracker_changelog", "rows_inserted") >= 4
@@ -186,10 +203,10 @@ def test_a_catch_up_records_the_old_month_whose_entries_it_stored(
     assert old in months_of_issue
 
     with dg.instance_for_test() as instance:
+        record_first_sync(instance)
         outcome = run_sync(selection=["group:tracker"], mode="reconcile", instance=instance)
         (run,) = instance.get_runs()
-        result_events = instance.get_records_for_run(run.run_id).records
-        recorded_status = instance.get_materialized_partitions(CHANGELOG)
+        materialized = run_partitions(instance, run.run_id)
 
     assert outcome.success
     reinserted = {
@@ -201,17 +218,114 @@ def test_a_catch_up_records_the_old_month_whose_entries_it_stored(
             t=task_id,
         )
     }
-    assert recorded_status == reinserted | {month_key(0)}
-    materialized = {}
-    for record in result_events:
-        event = record.event_log_entry.dagster_event
-        if event is not None and event.is_step_materialization and event.asset_key == CHANGELOG:
-            mat = event.event_specific_data.materialization
-            materialized[mat.partition] = {
-                k: getattr(v, "value", v) for k, v in mat.metadata.items()
-            }
-    assert set(materialized) == recorded_status
+    assert set(materialized) == reinserted | {month_key(0)}
     assert materialized[old]["entries_inserted"] > 0
     assert "api_requests" not in materialized[old]  # run-wide figures: on one partition only
     assert "api_requests" in materialized[month_key(0)]
     assert_partition_numbers(engine, materialized)
+
+
+def lose_month_of_one_issue(engine: Engine, key: str) -> tuple[int, str, int]:
+    """Delete one issue's entries of month `key`; (task id, tracker id, entries lost)."""
+    start, end = window(key)
+    task_id, tracker_id = sql(
+        engine,
+        "SELECT c.task_id, t.tracker_id FROM tracker_changelog c "
+        "JOIN tracker_tasks t ON t.id = c.task_id "
+        "WHERE c.updated_at >= :start AND c.updated_at < :end ORDER BY c.task_id LIMIT 1",
+        start=start,
+        end=end,
+    ).one()
+    lost = sql(
+        engine,
+        "DELETE FROM tracker_changelog WHERE task_id = :t "
+        "AND updated_at >= :start AND updated_at < :end",
+        t=task_id,
+        start=start,
+        end=end,
+    ).rowcount
+    return task_id, tracker_id, lost
+
+
+def test_a_quarantined_issue_inside_a_reread_month_is_read_from_before_the_month(
+    four_months: TrackerEmulator, engine: Engine, database_url: URL
+) -> None:
+    run_full_sync(engine)
+    old = month_key(2)
+    before = window_counts(engine, old)
+    task_id, tracker_id, lost = lose_month_of_one_issue(engine, old)
+    assert lost > 0
+    # Later its changelog failed: it waits for a retry from its newest entry.
+    newest = sql(
+        engine, "SELECT last_changelog_id FROM tracker_tasks WHERE id = :t", t=task_id
+    ).scalar_one()
+    with engine.begin() as conn:
+        quarantine.put(
+            conn, [quarantine.BadRecord("changelog", tracker_id, "HTTP 500", None, None, newest)]
+        )
+
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(CHANGELOG, partition=old))
+        result = dg.materialize(
+            [tracker_changelog],
+            partition_key=old,
+            resources=resources_for(four_months, database_url),
+            instance=instance,
+        )
+
+    assert result.success
+    assert window_counts(engine, old) == before
+    with engine.connect() as conn:
+        assert quarantine.open_refs(conn, "changelog") == []
+
+
+def test_a_reread_month_with_an_unreadable_issue_is_not_recorded_and_keeps_the_rest(
+    four_months: TrackerEmulator, engine: Engine, database_url: URL
+) -> None:
+    run_full_sync(engine)
+    old = month_key(2)
+    before = window_counts(engine, old)
+    _, tracker_id, lost = lose_month_of_one_issue(engine, old)
+    _, _, other_lost = lose_month_of_one_issue(engine, old)
+    assert lost and other_lost
+    four_months.add_fault(Fault.http(500, f"/issues/{tracker_id}/changelog", None))
+
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(CHANGELOG, partition=old))
+        before_run = instance.get_latest_materialization_event(CHANGELOG)
+        result = dg.materialize(
+            [tracker_changelog],
+            partition_key=old,
+            resources=resources_for(four_months, database_url),
+            instance=instance,
+            raise_on_error=False,
+        )
+        latest = instance.get_latest_materialization_event(CHANGELOG)
+
+    assert not result.success
+    assert "could not be and wait in the quarantine" in str(result.get_step_failure_events()[0])
+    assert latest is not None and before_run is not None
+    assert latest.run_id == before_run.run_id != result.run_id  # not recorded again
+    # The other issue's lost entries are back; only the unreadable issue's are missing.
+    assert window_counts(engine, old)[0] == before[0] - lost
+
+
+def test_a_rerun_after_a_killed_first_sync_records_every_month(
+    four_months: TrackerEmulator, engine: Engine
+) -> None:
+    run_full_sync(engine)  # its entries stored, but no Dagster run recorded a month
+    with dg.instance_for_test() as instance:
+        outcome = run_sync(selection=["group:tracker"], instance=instance)
+        recorded = instance.get_materialized_partitions(CHANGELOG)
+    assert outcome.success
+    first = first_partition_key()
+    assert first in recorded and month_key(0) in recorded
+    assert len(recorded) == len(month_keys_between(first, month_key(0)))
+
+
+def month_keys_between(first: str, last: str) -> list[str]:
+    keys, day = [], date.fromisoformat(first)
+    while day.isoformat() <= last:
+        keys.append(day.isoformat())
+        day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return keys

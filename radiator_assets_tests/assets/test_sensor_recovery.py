@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from radiator_assets.automation.sensors import tracker_changes_sensor
 from radiator_assets.sync.locking import sync_lock
 from radiator_assets.tracker.emulator import TrackerEmulator
-from radiator_assets_tests.assets.conftest import count, run_full_sync
+from radiator_assets_tests.assets.conftest import count, record_first_sync, run_full_sync
 
 
 def _tick(resources: dict[str, dg.ConfigurableResource]) -> dg.SensorResult | dg.SkipReason:
     with dg.instance_for_test() as instance:
+        record_first_sync(instance)
         context = dg.build_sensor_context(instance=instance, resources=resources)
         return tracker_changes_sensor(context)
 
@@ -74,6 +75,7 @@ def test_a_run_that_failed_before_any_sync_step_is_requested_again(
         died_waiting_for_the_lock()
 
     with dg.instance_for_test() as instance:
+        record_first_sync(instance)
         context = dg.build_sensor_context(instance=instance, resources=dagster_resources)
         key = _run_key(tracker_changes_sensor(context))
         failed = tracker_sync.execute_in_process(
