@@ -129,14 +129,7 @@ def test_materializing_an_old_partition_reads_exactly_that_months_issues_again(
     four_months.reset_requests()
 
     with dg.instance_for_test() as instance:
-        # The month had been recorded (by the first sync) before its entries were lost.
-        instance.report_runless_asset_event(dg.AssetMaterialization(CHANGELOG, partition=old))
-        result = dg.materialize(
-            [tracker_changelog],
-            partition_key=old,
-            resources=resources_for(four_months, database_url),
-            instance=instance,
-        )
+        result = materialize_recorded_month(instance, old, four_months, database_url)
         recorded_status = instance.get_materialized_partitions(CHANGELOG)
 
     assert result.success
@@ -225,6 +218,21 @@ def test_a_catch_up_records_the_old_month_whose_entries_it_stored(
     assert_partition_numbers(engine, materialized)
 
 
+def materialize_recorded_month(
+    instance: dg.DagsterInstance, key: str, emulator: TrackerEmulator, database_url: URL
+) -> dg.ExecuteInProcessResult:
+    """Materialize month `key` as the UI does, the month having been recorded before (by
+    the first sync) and its entries lost since."""
+    instance.report_runless_asset_event(dg.AssetMaterialization(CHANGELOG, partition=key))
+    return dg.materialize(
+        [tracker_changelog],
+        partition_key=key,
+        resources=resources_for(emulator, database_url),
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
 def lose_month_of_one_issue(engine: Engine, key: str) -> tuple[int, str, int]:
     """Delete one issue's entries of month `key`; (task id, tracker id, entries lost)."""
     start, end = window(key)
@@ -265,13 +273,7 @@ def test_a_quarantined_issue_inside_a_reread_month_is_read_from_before_the_month
         )
 
     with dg.instance_for_test() as instance:
-        instance.report_runless_asset_event(dg.AssetMaterialization(CHANGELOG, partition=old))
-        result = dg.materialize(
-            [tracker_changelog],
-            partition_key=old,
-            resources=resources_for(four_months, database_url),
-            instance=instance,
-        )
+        result = materialize_recorded_month(instance, old, four_months, database_url)
 
     assert result.success
     assert window_counts(engine, old) == before
@@ -291,21 +293,12 @@ def test_a_reread_month_with_an_unreadable_issue_is_not_recorded_and_keeps_the_r
     four_months.add_fault(Fault.http(500, f"/issues/{tracker_id}/changelog", None))
 
     with dg.instance_for_test() as instance:
-        instance.report_runless_asset_event(dg.AssetMaterialization(CHANGELOG, partition=old))
-        before_run = instance.get_latest_materialization_event(CHANGELOG)
-        result = dg.materialize(
-            [tracker_changelog],
-            partition_key=old,
-            resources=resources_for(four_months, database_url),
-            instance=instance,
-            raise_on_error=False,
-        )
+        result = materialize_recorded_month(instance, old, four_months, database_url)
         latest = instance.get_latest_materialization_event(CHANGELOG)
 
     assert not result.success
     assert "could not be and wait in the quarantine" in str(result.get_step_failure_events()[0])
-    assert latest is not None and before_run is not None
-    assert latest.run_id == before_run.run_id != result.run_id  # not recorded again
+    assert latest is not None and latest.run_id != result.run_id  # not recorded again
     # The other issue's lost entries are back; only the unreadable issue's are missing.
     assert window_counts(engine, old)[0] == before[0] - lost
 
