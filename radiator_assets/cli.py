@@ -186,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("stop", help="stop the embedded server").set_defaults(handler=_db_stop)
 
     sync = commands.add_parser(
-        "sync", help="materialize the ingestion assets in this process (no deployment needed)"
+        "sync",
+        help="run the tracker_sync job (ingestion, then reports) in this process; no deployment "
+        "needed, no run when Tracker reports no change",
     )
     sync.add_argument(
         "--since", type=_since_date, help="re-read issues updated since this UTC date (YYYY-MM-DD)"
