@@ -210,10 +210,10 @@ def logging_level_name(level: int | str) -> str:
 def nothing_to_sync(*, reports: bool) -> str | None:
     """Why an incremental `radiator sync` can start no run at all, or None when it must run.
 
-    The sensor's own question (one paged search, usually one request): nothing
-    changed in Tracker since the last complete listing and no changelog is left
-    behind. With `reports`, the reports must also have been built today, after
-    the newest history (their ages move with the calendar)."""
+    The sensor's own question (`sync_need`: one paged search, usually one request):
+    nothing new in Tracker since the last complete listing, and no changelog, history or
+    quarantined record left behind. With `reports`, the reports must also have been
+    built today, after the newest history (their ages move with the calendar)."""
     settings = get_settings()
     engine = get_engine()
     ensure_migrated(engine)
@@ -265,7 +265,11 @@ def run_sync(
     # Imported here, not at the top: the partitions are defined from RADIATOR_HISTORY_START
     # as the definitions load, and `radiator demo` sets it to its organisation's first day.
     from radiator_assets.assets.partitions import current_partition_key, first_month_recorded
-    from radiator_assets.automation.jobs import tracker_sync_job, whole_history_tags
+    from radiator_assets.automation.jobs import (
+        PENDING_ONLY_OPS,
+        tracker_sync_job,
+        whole_history_tags,
+    )
     from radiator_assets.definitions import defs
 
     settings = get_settings()
@@ -277,19 +281,19 @@ def run_sync(
     if since is not None:
         issues_config["since"] = since.isoformat()
     selection = list(selection or ["group:tracker"])
+    with engine.connect() as conn:
+        mark = listing_mark(conn, settings.tracker_query)
     own_instance = instance is None
     if own_instance:
         dagster_home()
         instance = dg.DagsterInstance.get()
-    with engine.connect() as conn:
-        mark = listing_mark(conn, settings.tracker_query)
-    # Until a first sync has covered every month, runs cover them all (a rerun after a kill
-    # records the months the killed run could not); later runs the current month, and
-    # record any other month whose entries they store.
-    first_sync = mark is None or not first_month_recorded(instance)
-    partition = None if first_sync else current_partition_key()
-    tags = whole_history_tags() if first_sync else {}
     try:
+        # Until a first sync has covered every month, runs cover them all (a rerun after a
+        # kill records the months the killed run could not); later runs the current month,
+        # and record any other month whose entries they store.
+        first_sync = mark is None or not first_month_recorded(instance)
+        partition = None if first_sync else current_partition_key()
+        tags = whole_history_tags() if first_sync else {}
         job = defs.resolve_job_def(tracker_sync_job.name)
         keys = dg.AssetSelection.from_string(" or ".join(selection)).resolve(
             job.asset_layer.asset_graph
@@ -297,12 +301,10 @@ def run_sync(
         result = job.execute_in_process(
             run_config={
                 "ops": {
-                    name: {"config": config}
+                    name: config
                     for name, config in (
-                        ("tracker_issues", issues_config),
-                        # Read what is pending; re-reading closed months is for repairs.
-                        ("tracker_changelog", {"reread": "none"}),
-                    )
+                        {"tracker_issues": {"config": issues_config}} | PENDING_ONLY_OPS
+                    ).items()
                     if dg.AssetKey(name) in keys
                 },
                 "loggers": {"console": {"config": {"log_level": log_level or "CRITICAL"}}},

@@ -285,24 +285,13 @@ def reread_window(
     if mode == "none" or mark is None:
         return None
     live_from = datetime.combine(month_start((mark - overlap).date()), time(), UTC)
-    closed = [
-        start
-        for start in month_starts(run_window.start, min(run_window.end, live_from))
-        if start.date().isoformat() in recorded
-    ]
-    if not closed:
+    end = min(run_window.end, live_from)
+    # Partition keys are the months' first days, ISO-written: they sort as the months do.
+    since, until = run_window.start.date().isoformat(), end.date().isoformat()
+    first_closed = min((key for key in recorded if since <= key < until), default=None)
+    if first_closed is None:
         return None
-    return Window(closed[0], min(run_window.end, live_from))
-
-
-def month_starts(start: datetime, end: datetime) -> list[datetime]:
-    """The first instants (UTC) of the months that begin in [start, end)."""
-    months, day = [], month_start(start.date())
-    while (moment := datetime.combine(day, time(), UTC)) < end:
-        if moment >= start:
-            months.append(moment)
-        day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return months
+    return Window(datetime.combine(date.fromisoformat(first_closed), time(), UTC), end)
 
 
 def _record_partitions(

@@ -3,13 +3,10 @@
 import dagster as dg
 
 from radiator_assets.assets.partitions import current_partition_key
-from radiator_assets.automation.jobs import tracker_sync_job
+from radiator_assets.automation.jobs import PENDING_ONLY_OPS, tracker_sync_job
 
 RECONCILE_RUN_CONFIG = {
-    "ops": {
-        "tracker_issues": {"config": {"mode": "reconcile"}},
-        "tracker_changelog": {"config": {"reread": "none"}},
-    }
+    "ops": {"tracker_issues": {"config": {"mode": "reconcile"}}, **PENDING_ONLY_OPS}
 }
 
 

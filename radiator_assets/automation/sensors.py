@@ -13,7 +13,11 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from radiator_assets.assets.partitions import current_partition_key, first_month_recorded
-from radiator_assets.automation.jobs import tracker_sync_job, whole_history_tags
+from radiator_assets.automation.jobs import (
+    PENDING_ONLY_OPS,
+    tracker_sync_job,
+    whole_history_tags,
+)
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.settings import get_settings
 from radiator_assets.sync.changes import sync_need
@@ -21,16 +25,20 @@ from radiator_assets.sync.sync_runs import failed_steps, settle_abandoned_runs
 
 _UNSUCCESSFUL = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 _FINISHED = (*_UNSUCCESSFUL, dg.DagsterRunStatus.SUCCESS)
-# The project's automation reads what is pending; re-reading closed months is for repairs.
-AUTOMATION_RUN_CONFIG = {"ops": {"tracker_changelog": {"config": {"reread": "none"}}}}
+AUTOMATION_RUN_CONFIG = {"ops": PENDING_ONLY_OPS}
+
+
+def _instance(context: dg.SensorEvaluationContext) -> dg.DagsterInstance | None:
+    """The tick's instance; None when evaluated without one (a bare test context)."""
+    try:
+        return context.instance
+    except dg.DagsterInvariantViolationError:
+        return None
 
 
 def _first_month_recorded(context: dg.SensorEvaluationContext) -> bool:
-    try:
-        instance = context.instance
-    except dg.DagsterInvariantViolationError:
-        return True  # evaluated without an instance (a bare test context): nothing to ask
-    return first_month_recorded(instance)
+    instance = _instance(context)
+    return instance is None or first_month_recorded(instance)
 
 
 def _retry_key(
@@ -39,13 +47,13 @@ def _retry_key(
     most: int = 100,
     past: tuple[dg.DagsterRunStatus, ...] = _UNSUCCESSFUL,
 ) -> str:
-    """`key`, or `key:retryN` when the runs of the keys before failed or were canceled
-    (Dagster starts one run per key: a run that died before its first sync step, while
-    waiting for the lock, would otherwise keep its work from being asked for again)."""
-    try:
-        instance = context.instance
-    except dg.DagsterInvariantViolationError:
-        return key  # evaluated without an instance (a bare test context): no runs to ask
+    """`key`, or `key:retryN` when the runs of the keys before ended in one of `past`
+    (failed or canceled by default). Dagster starts one run per key: a run that died
+    before its first sync step, while waiting for the lock, would otherwise keep its work
+    from being asked for again."""
+    instance = _instance(context)
+    if instance is None:
+        return key  # no runs to ask
     candidate = key
     for attempt in range(1, most + 1):
         runs = instance.get_runs(

@@ -114,16 +114,16 @@ class Window:
     end: datetime
 
 
-def _reread_cursor(window: Window, column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
-    """`column` of the newest stored entry of the task before the window: reading on from
+def _last_entry_before(window: Window) -> sa.LateralFromClause:
+    """Per task, the newest stored entry before the window (id and time): reading on from
     it returns every entry of the window (Tracker's changelog comes in chronological
     order)."""
     return (
-        sa.select(column)
+        sa.select(CHANGELOG.c.id, CHANGELOG.c.updated_at)
         .where(CHANGELOG.c.task_id == TASKS.c.id, CHANGELOG.c.updated_at < window.start)
         .order_by(CHANGELOG.c.updated_at.desc(), CHANGELOG.c.id.desc())
         .limit(1)
-        .scalar_subquery()
+        .lateral("before_window")
     )
 
 
@@ -155,6 +155,14 @@ def pending_tasks(
         TASKS.c.changelog_synced_updated_at.is_distinct_from(TASKS.c.task_updated_at),
         open_q.c.id.is_not(None),
     )
+    joined = TASKS.outerjoin(
+        open_q,
+        sa.and_(
+            open_q.c.kind == "changelog",
+            open_q.c.ref == TASKS.c.tracker_id,
+            open_q.c.resolved_at.is_(None),
+        ),
+    )
     in_window: sa.ColumnElement[bool] = sa.false()
     reread_cursor: Any = sa.null()
     reread_at: Any = sa.null()
@@ -163,8 +171,9 @@ def pending_tasks(
             sa.func.coalesce(TASKS.c.created_at, TASKS.c.task_updated_at) < reread.end,
             TASKS.c.task_updated_at >= reread.start,
         )
-        reread_cursor = _reread_cursor(reread, CHANGELOG.c.id)
-        reread_at = _reread_cursor(reread, CHANGELOG.c.updated_at)
+        before = _last_entry_before(reread)
+        joined = joined.outerjoin(before, sa.true())
+        reread_cursor, reread_at = before.c.id, before.c.updated_at
     retry_at = (
         sa.select(CHANGELOG.c.updated_at)
         .where(CHANGELOG.c.id == open_q.c.retry_from)
@@ -184,16 +193,7 @@ def pending_tasks(
             reread_at.label("reread_at"),
             retry_at.label("retry_at"),
         )
-        .select_from(
-            TASKS.outerjoin(
-                open_q,
-                sa.and_(
-                    open_q.c.kind == "changelog",
-                    open_q.c.ref == TASKS.c.tracker_id,
-                    open_q.c.resolved_at.is_(None),
-                ),
-            )
-        )
+        .select_from(joined)
         .where(TASKS.c.deleted_at.is_(None), TASKS.c.id > after_task_id, sa.or_(behind, in_window))
     )
     rows = conn.execute(query.order_by(TASKS.c.id).limit(limit))

@@ -8,7 +8,7 @@ issues, answers it in one request when nothing changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -32,11 +32,10 @@ class PagedSearch(Protocol):
 
 @dataclass(frozen=True)
 class Changes:
-    """Issues updated after the mark: how many, their newest update, the days they touch."""
+    """The issues that are news since the mark: how many, and their newest update."""
 
     count: int
     newest: datetime
-    days: tuple[date, ...]
 
 
 def _updated_at(issue: dict[str, Any]) -> datetime | None:
@@ -93,11 +92,7 @@ def changes_among(conn: Connection, listed: dict[str, datetime], mark: datetime)
     ]
     if not stamps:
         return None
-    return Changes(
-        count=len(stamps),
-        newest=max(stamps),
-        days=tuple(sorted({s.date() for s in stamps})),
-    )
+    return Changes(count=len(stamps), newest=max(stamps))
 
 
 @dataclass(frozen=True)
