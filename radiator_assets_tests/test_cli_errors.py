@@ -127,7 +127,18 @@ def test_cli_prints_one_line_and_exits_2_on_a_missing_tracker_token(
 # --------------------------------------------------------------------------- metrics configuration
 
 
-def test_cli_prints_one_line_and_exits_2_on_roles_naming_unconfigured_statuses(
+@pytest.mark.parametrize(
+    ("text", "starts", "line_no"),
+    [
+        (ROLES_TYPO, "radiator: error: roles.in_development: 'Devv' is not one of the", 12),
+        ("# nothing yet\n", "radiator: error: the file is empty", 1),
+    ],
+    ids=["roles naming unconfigured statuses", "an empty file"],
+)
+def test_cli_prints_one_line_and_exits_2_on_a_bad_config_file(
+    text: str,
+    starts: str,
+    line_no: int,
     empty_database_url: URL,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -137,31 +148,12 @@ def test_cli_prints_one_line_and_exits_2_on_roles_naming_unconfigured_statuses(
     monkeypatch.setenv("TRACKER_TOKEN", TOKEN)
     monkeypatch.setenv("TRACKER_ORG_ID", "1")
     config = tmp_path / "radiator.yaml"
-    config.write_text(ROLES_TYPO, encoding="utf-8")
+    config.write_text(text, encoding="utf-8")
 
     line = assert_one_error_line(run_cli(capsys, "sync"), 2)
 
-    assert line.startswith("radiator: error: roles.in_development: 'Devv' is not one of the")
-    assert line.endswith(f"({config}, line 12)")
-    assert table_names(empty_database_url) == set()
-
-
-def test_cli_prints_one_line_and_exits_2_on_an_empty_config_file(
-    empty_database_url: URL,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    point_cli_at(monkeypatch, tmp_path, empty_database_url)
-    monkeypatch.setenv("TRACKER_TOKEN", TOKEN)
-    monkeypatch.setenv("TRACKER_ORG_ID", "1")
-    config = tmp_path / "radiator.yaml"
-    config.write_text("# nothing yet\n", encoding="utf-8")
-
-    line = assert_one_error_line(run_cli(capsys, "sync"), 2)
-
-    assert line.startswith("radiator: error: the file is empty")
-    assert line.endswith(f"({config}, line 1)")
+    assert line.startswith(starts)
+    assert line.endswith(f"({config}, line {line_no})")
     assert table_names(empty_database_url) == set()
 
 
