@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -60,7 +61,7 @@ class ChangelogFetch(Protocol):
 
 
 class ChangelogSource(Protocol):
-    def changelogs(self, items: Iterable[tuple[str, str | None]]) -> Iterator[ChangelogFetch]: ...
+    def changelogs(self, items: Iterable[tuple[str, str | None]]) -> Generator[ChangelogFetch]: ...
 
     def get_issue(self, id_or_key: str) -> dict[str, Any]: ...
 
@@ -395,16 +396,18 @@ def sync_changelogs(
         last_task_id = tasks[-1].task_id
         result.tasks_pending += len(tasks)
         by_id = {t.tracker_id: t for t in tasks}
-        fetches = iter(source.changelogs((t.tracker_id, t.cursor) for t in tasks))
-        while True:
-            t0 = time.perf_counter()
-            fetch = next(fetches, None)
-            result.seconds["fetch"] += time.perf_counter() - t0
-            if fetch is None:
-                break
-            _take(fetch, by_id[fetch.issue_id], source, result, batch)
-            if len(batch) >= batch_issues:
-                flush()
+        # Closed here even when a write fails: its `finally` cancels and joins the fetch
+        # threads, which must not wait for a garbage collector running in one of them.
+        with closing(source.changelogs((t.tracker_id, t.cursor) for t in tasks)) as fetches:
+            while True:
+                t0 = time.perf_counter()
+                fetch = next(fetches, None)
+                result.seconds["fetch"] += time.perf_counter() - t0
+                if fetch is None:
+                    break
+                _take(fetch, by_id[fetch.issue_id], source, result, batch)
+                if len(batch) >= batch_issues:
+                    flush()
     if len(batch):
         flush()
     result.entries_already_stored = result.entries_fetched - result.entries_inserted

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -55,7 +56,7 @@ SyncMode = Literal["incremental", "full", "reconcile"]
 
 
 class IssueSource(Protocol):
-    def search(self, query: str) -> Iterator[dict[str, Any]]: ...
+    def search(self, query: str) -> Generator[dict[str, Any]]: ...
 
     def get_issue(self, id_or_key: str) -> dict[str, Any]: ...
 
@@ -208,22 +209,24 @@ def sync_issues(
             conn.execute(sa.text("CREATE TEMP TABLE IF NOT EXISTS seen_issues (tracker_id text)"))
             conn.execute(sa.text("TRUNCATE seen_issues"))
     newest: datetime | None = None
-    issues = iter(source.search(query))
-    while True:
-        t0 = time.perf_counter()
-        raw_batch = list(islice(issues, batch_size))
-        result.seconds["fetch"] += time.perf_counter() - t0
-        if not raw_batch:
-            break
-        t0 = time.perf_counter()
-        batch_newest = _write_batch(writer, raw_batch, fields, result, mode == "reconcile")
-        result.seconds["write"] += time.perf_counter() - t0
-        result.seen += len(raw_batch)
-        result.batches += 1
-        if batch_newest is not None and (newest is None or batch_newest > newest):
-            newest = batch_newest
-        if progress is not None:
-            progress(result)
+    # Closed here, on success or error: the listing's `finally` releases its Tracker scroll
+    # over HTTP, which must not wait for a garbage collector running in some other thread.
+    with closing(source.search(query)) as issues:
+        while True:
+            t0 = time.perf_counter()
+            raw_batch = list(islice(issues, batch_size))
+            result.seconds["fetch"] += time.perf_counter() - t0
+            if not raw_batch:
+                break
+            t0 = time.perf_counter()
+            batch_newest = _write_batch(writer, raw_batch, fields, result, mode == "reconcile")
+            result.seconds["write"] += time.perf_counter() - t0
+            result.seen += len(raw_batch)
+            result.batches += 1
+            if batch_newest is not None and (newest is None or batch_newest > newest):
+                newest = batch_newest
+            if progress is not None:
+                progress(result)
 
     # The listing was read to its end: only now may it move the mark or judge absences.
     t0 = time.perf_counter()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -242,7 +242,7 @@ class TrackerClient:
         *,
         fields: Sequence[str] | None = None,
         expand_links: bool | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any]]:
         """Every issue matching `query`, each once, streamed through an unsorted scroll.
 
         A scroll is a snapshot and has no 10,000 cap; pages are fetched lazily
@@ -535,7 +535,7 @@ class TrackerClient:
         *,
         types: Sequence[str] | None = None,
         field: str | None = None,
-    ) -> Iterator[ChangelogResult]:
+    ) -> Generator[ChangelogResult]:
         """Changelogs of many `(issue_id, after_id)` pairs, fetched in parallel.
 
         Results are yielded as they complete (not in input order). At most

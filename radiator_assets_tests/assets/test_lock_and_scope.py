@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from radiator_assets.sync.changelog import ChangelogSyncResult, sync_changelogs
 from radiator_assets.sync.issues import IssueSyncResult, sync_issues
 from radiator_assets.sync.locking import SYNC_LOCK_ID, SyncLockLost, sync_lock
 from radiator_assets.sync.sync_runs import ABANDONED, sync_step
@@ -22,6 +24,7 @@ from radiator_assets_tests.assets.conftest import (
     run_full_sync,
     table_snapshot,
 )
+from radiator_assets_tests.locked import locked
 
 
 def _terminate_lock_holder(engine: sa.Engine) -> int:
@@ -67,6 +70,55 @@ def test_a_sync_whose_lock_connection_is_killed_stops_writing(
     # The lock went with the connection: the next sync takes it at once and finishes the job.
     run_full_sync(engine)
     assert table_snapshot(engine) == reference_snapshot(database_factory)
+
+
+def test_a_sync_that_fails_mid_listing_releases_its_scroll_before_the_error_leaves(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    """The listing is closed where it fails, not whenever the garbage collector gets to it:
+    a scroll released from a finalizer runs in whatever thread collects it, and once that was
+    one of the emulator's own handler threads, which then waited 5 s on itself."""
+
+    def fail_after_first_batch(result: IssueSyncResult) -> None:
+        raise RuntimeError("stop here")
+
+    with fast_client() as client, sync_lock(engine) as writer:
+        try:
+            sync_issues(
+                writer,
+                client,
+                base_query=QUERY,
+                fields=FIELDS,
+                batch_size=10,
+                progress=fail_after_first_batch,
+            )
+        except RuntimeError as error:
+            # The error (and with it the failed call's frame) is still alive here.
+            assert str(error) == "stop here"
+            assert tracker_env.api.live_scrolls() == 0
+            assert len(tracker_env.scroll_clears) == 1
+        else:
+            pytest.fail("the progress callback's error did not reach the caller")
+
+
+def test_a_changelog_sync_that_fails_mid_way_has_stopped_its_fetch_threads_when_it_raises(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    with fast_client() as client:
+        locked(sync_issues, engine, client, base_query=QUERY, fields=FIELDS, batch_size=25)
+
+        def fail_after_first_batch(result: ChangelogSyncResult) -> None:
+            raise RuntimeError("stop here")
+
+        with sync_lock(engine) as writer:
+            try:
+                sync_changelogs(writer, client, batch_issues=5, progress=fail_after_first_batch)
+            except RuntimeError as error:
+                assert str(error) == "stop here"
+                fetchers = [t for t in threading.enumerate() if t.name.startswith("tracker-cl")]
+                assert fetchers == []
+            else:
+                pytest.fail("the progress callback's error did not reach the caller")
 
 
 def test_a_step_whose_lock_is_lost_is_journaled_as_failed(engine: sa.Engine) -> None:

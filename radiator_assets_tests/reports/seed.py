@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -117,12 +117,12 @@ class OrgSource:
     def __init__(self, org: Any) -> None:
         self.org = org
 
-    def search(self, query: str) -> Iterator[dict[str, Any]]:
+    def search(self, query: str) -> Generator[dict[str, Any]]:
         for record in self.org.records.values():
             if not record.deleted:
                 yield {**record.data, "links": list(record.links)}
 
-    def changelogs(self, items: Iterable[tuple[str, str | None]]) -> Iterator[_Fetch]:
+    def changelogs(self, items: Iterable[tuple[str, str | None]]) -> Generator[_Fetch]:
         for issue_id, cursor in items:
             record = self.org.records[issue_id]
             yield _Fetch(issue_id, list(record.changelog[record.entries_after(cursor) :]))
