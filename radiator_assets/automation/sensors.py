@@ -4,7 +4,10 @@ Its cursor is the mark of the last complete listing, read from the warehouse
 on every tick, so it only moves once a run has listed and committed
 everything; the run key names the mark, the newest change and how many sync
 steps have failed so far, so a tick never starts the same work twice, and
-work a failed run left behind is requested again on the next tick.
+work a failed run left behind is requested again on the next tick. While a
+run of the sync job is queued or under way, a tick asks Tracker nothing and
+requests nothing: between that run's steps the warehouse looks like work left
+behind, and a second run would only wait for the first.
 """
 
 import hashlib
@@ -25,6 +28,13 @@ from radiator_assets.sync.sync_runs import failed_steps, settle_abandoned_runs
 
 _UNSUCCESSFUL = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 _FINISHED = (*_UNSUCCESSFUL, dg.DagsterRunStatus.SUCCESS)
+_UNDER_WAY = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
 AUTOMATION_RUN_CONFIG = {"ops": PENDING_ONLY_OPS}
 
 
@@ -39,6 +49,17 @@ def _instance(context: dg.SensorEvaluationContext) -> dg.DagsterInstance | None:
 def _first_month_recorded(context: dg.SensorEvaluationContext) -> bool:
     instance = _instance(context)
     return instance is None or first_month_recorded(instance)
+
+
+def _run_under_way(context: dg.SensorEvaluationContext) -> dg.DagsterRun | None:
+    """A run of the sync job that is queued or not finished, whoever started it."""
+    instance = _instance(context)
+    if instance is None:
+        return None
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(job_name=tracker_sync_job.name, statuses=_UNDER_WAY), limit=1
+    )
+    return runs[0] if runs else None
 
 
 def _retry_key(
@@ -79,6 +100,12 @@ def tracker_changes_sensor(
     settings = tracker.settings()
     if settings.tracker_token is None:
         return dg.SkipReason("TRACKER_TOKEN is not set: nothing to ask Tracker")
+    under_way = _run_under_way(context)
+    if under_way is not None:
+        return dg.SkipReason(
+            f"run {under_way.run_id[:8]} of {tracker_sync_job.name} is "
+            f"{under_way.status.value.lower()}; the next tick looks again"
+        )
     engine = warehouse.engine()
     if settle_abandoned_runs(engine) is None:
         return dg.SkipReason("a sync is writing right now; the next tick looks again")

@@ -40,6 +40,30 @@ def test_a_tick_while_a_sync_writes_starts_nothing(
     assert tracker_env.requests == []
 
 
+def test_a_tick_while_a_sync_run_is_under_way_asks_tracker_nothing(
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
+) -> None:
+    """Between a run's steps nobody holds the lock and changelogs look left behind: without
+    this, every tick during a run requested a catch-up that only waited for it."""
+    with dg.instance_for_test() as instance:
+        record_first_sync(instance)
+        context = dg.build_sensor_context(instance=instance, resources=dagster_resources)
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="tracker_sync", run_id="0f1e2d3c-run", status=dg.DagsterRunStatus.STARTED
+            )
+        )
+        result = tracker_changes_sensor(context)
+
+    assert isinstance(result, dg.SkipReason)
+    assert (
+        result.skip_message == "run 0f1e2d3c of tracker_sync is started; the next tick looks again"
+    )
+    assert tracker_env.requests == []
+
+
 def test_a_killed_first_sync_is_requested_again_under_a_new_key(
     tracker_env: TrackerEmulator,
     engine: sa.Engine,
