@@ -7,11 +7,15 @@ steps have failed so far, so a tick never starts the same work twice, and
 work a failed run left behind is requested again on the next tick. While a
 run of the sync job is queued or under way, a tick asks Tracker nothing and
 requests nothing: between that run's steps the warehouse looks like work left
-behind, and a second run would only wait for the first.
+behind, and a second run would only wait for the first. After failed runs in
+a row, the next request waits longer each time (`retry_delay`): an outage of
+Tracker costs a failed run now and then, not one per tick.
 """
 
 import hashlib
+import time
 from datetime import UTC, datetime, timedelta
+from itertools import takewhile
 
 import dagster as dg
 
@@ -36,6 +40,7 @@ _UNDER_WAY = [
     dg.DagsterRunStatus.CANCELING,
 ]
 AUTOMATION_RUN_CONFIG = {"ops": PENDING_ONLY_OPS}
+BACKOFF_CAP_SECONDS = 3600.0
 
 
 def _instance(context: dg.SensorEvaluationContext) -> dg.DagsterInstance | None:
@@ -60,6 +65,40 @@ def _run_under_way(context: dg.SensorEvaluationContext) -> dg.DagsterRun | None:
         filters=dg.RunsFilter(job_name=tracker_sync_job.name, statuses=_UNDER_WAY), limit=1
     )
     return runs[0] if runs else None
+
+
+def retry_delay(failures_in_a_row: int, interval: float) -> float:
+    """Seconds to wait after the last of `failures_in_a_row` failed runs before requesting
+    another: none after one failure (the next tick tries again), then the sensor's interval
+    doubled per failure, at most an hour."""
+    if failures_in_a_row <= 1:
+        return 0.0
+    return min(interval * 2 ** (failures_in_a_row - 1), BACKOFF_CAP_SECONDS)
+
+
+def _backing_off(context: dg.SensorEvaluationContext, interval: float, now: float) -> str | None:
+    """Why this tick must not request a run yet (recent runs failed in a row), or None."""
+    instance = _instance(context)
+    if instance is None:
+        return None
+    newest_first = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=tracker_sync_job.name), limit=20
+    )
+    failed = list(
+        takewhile(lambda r: r.dagster_run.status == dg.DagsterRunStatus.FAILURE, newest_first)
+    )
+    if not failed:
+        return None
+    delay = retry_delay(len(failed), interval)
+    last = failed[0]
+    ready = (last.end_time or last.update_timestamp.timestamp()) + delay
+    if now >= ready:
+        return None
+    at = datetime.fromtimestamp(ready, UTC).strftime("%H:%M:%S UTC")
+    return (
+        f"{len(failed)} runs of {tracker_sync_job.name} failed in a row; "
+        f"the next one at {at} (backoff {delay:.0f} s)"
+    )
 
 
 def _retry_key(
@@ -106,6 +145,9 @@ def tracker_changes_sensor(
             f"run {under_way.run_id[:8]} of {tracker_sync_job.name} is "
             f"{under_way.status.value.lower()}; the next tick looks again"
         )
+    backoff = _backing_off(context, settings.sensor_interval_seconds, time.time())
+    if backoff is not None:
+        return dg.SkipReason(backoff)
     engine = warehouse.engine()
     if settle_abandoned_runs(engine) is None:
         return dg.SkipReason("a sync is writing right now; the next tick looks again")

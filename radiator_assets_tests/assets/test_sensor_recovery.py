@@ -3,12 +3,17 @@ sync is not doubled, and changelogs a run left pending are caught up without new
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import dagster as dg
 import sqlalchemy as sa
 
-from radiator_assets.automation.sensors import tracker_changes_sensor
+from radiator_assets.automation.sensors import (
+    BACKOFF_CAP_SECONDS,
+    retry_delay,
+    tracker_changes_sensor,
+)
 from radiator_assets.sync.locking import sync_lock
 from radiator_assets.tracker.emulator import TrackerEmulator
 from radiator_assets_tests.assets.conftest import count, record_first_sync, run_full_sync
@@ -147,3 +152,39 @@ def test_an_issue_with_a_garbled_update_time_does_not_break_the_tick(
 
     assert key.startswith("sync:")
     assert good != changed
+
+
+def test_after_failed_runs_in_a_row_the_next_request_waits_longer_each_time() -> None:
+    assert [retry_delay(n, 300) for n in range(6)] == [0, 0, 600, 1200, 2400, 3600]
+    assert retry_delay(30, 300) == BACKOFF_CAP_SECONDS
+
+
+def test_a_tick_after_three_failed_runs_in_a_row_waits_and_says_until_when(
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
+) -> None:
+    @dg.op
+    def tracker_unavailable() -> None:
+        raise RuntimeError("503")
+
+    @dg.job
+    def tracker_sync() -> None:
+        tracker_unavailable()
+
+    with dg.instance_for_test() as instance:
+        record_first_sync(instance)
+        for _ in range(3):
+            assert not tracker_sync.execute_in_process(
+                instance=instance, raise_on_error=False
+            ).success
+        context = dg.build_sensor_context(instance=instance, resources=dagster_resources)
+        result = tracker_changes_sensor(context)
+
+    assert isinstance(result, dg.SkipReason)
+    assert re.fullmatch(
+        r"3 runs of tracker_sync failed in a row; the next one at \d\d:\d\d:\d\d UTC "
+        r"\(backoff 1200 s\)",
+        str(result.skip_message),
+    ), result.skip_message
+    assert tracker_env.requests == []
