@@ -5,9 +5,10 @@ on every tick, so it only moves once a run has listed and committed
 everything; the run key names the mark, the newest change and how many sync
 steps have failed so far, so a tick never starts the same work twice, and
 work a failed run left behind is requested again on the next tick. While a
-run of the sync job is queued or under way, a tick asks Tracker nothing and
-requests nothing: between that run's steps the warehouse looks like work left
-behind, and a second run would only wait for the first. After failed runs in
+run of the sync job is queued or under way, or failed and is about to be
+retried by Dagster's run retries, a tick asks Tracker nothing and requests
+nothing: between a run's steps the warehouse looks like work left behind, and
+a second run would only wait for the first. After failed runs in
 a row, the next request waits longer each time (`retry_delay`): an outage of
 Tracker costs a failed run now and then, not one per tick.
 """
@@ -41,6 +42,9 @@ _UNDER_WAY = [
 ]
 AUTOMATION_RUN_CONFIG = {"ops": PENDING_ONLY_OPS}
 BACKOFF_CAP_SECONDS = 3600.0
+# Dagster's run-retry tags: set on a failed run it will retry, and once the retry exists.
+WILL_RETRY_TAG = "dagster/will_retry"
+AUTO_RETRY_RUN_TAG = "dagster/auto_retry_run_id"
 
 
 def _instance(context: dg.SensorEvaluationContext) -> dg.DagsterInstance | None:
@@ -56,15 +60,28 @@ def _first_month_recorded(context: dg.SensorEvaluationContext) -> bool:
     return instance is None or first_month_recorded(instance)
 
 
-def _run_under_way(context: dg.SensorEvaluationContext) -> dg.DagsterRun | None:
-    """A run of the sync job that is queued or not finished, whoever started it."""
+def _run_in_hand(context: dg.SensorEvaluationContext) -> str | None:
+    """Why a run of the sync job is already in hand, whoever started it: one is queued or
+    not finished, or the newest failed and Dagster's run retries will start it again."""
     instance = _instance(context)
     if instance is None:
         return None
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(job_name=tracker_sync_job.name, statuses=_UNDER_WAY), limit=1
-    )
-    return runs[0] if runs else None
+    job = tracker_sync_job.name
+    under_way = instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=_UNDER_WAY), limit=1)
+    if under_way:
+        run = under_way[0]
+        return f"run {run.run_id[:8]} of {job} is {run.status.value.lower()}"
+    newest = instance.get_runs(filters=dg.RunsFilter(job_name=job), limit=1)
+    if (
+        newest
+        and newest[0].status == dg.DagsterRunStatus.FAILURE
+        and newest[0].tags.get(WILL_RETRY_TAG) == "true"
+        and AUTO_RETRY_RUN_TAG not in newest[0].tags
+    ):
+        return (
+            f"run {newest[0].run_id[:8]} of {job} failed and Dagster's run retries start it again"
+        )
+    return None
 
 
 def retry_delay(failures_in_a_row: int, interval: float) -> float:
@@ -139,12 +156,9 @@ def tracker_changes_sensor(
     settings = tracker.settings()
     if settings.tracker_token is None:
         return dg.SkipReason("TRACKER_TOKEN is not set: nothing to ask Tracker")
-    under_way = _run_under_way(context)
-    if under_way is not None:
-        return dg.SkipReason(
-            f"run {under_way.run_id[:8]} of {tracker_sync_job.name} is "
-            f"{under_way.status.value.lower()}; the next tick looks again"
-        )
+    in_hand = _run_in_hand(context)
+    if in_hand is not None:
+        return dg.SkipReason(f"{in_hand}; the next tick looks again")
     backoff = _backing_off(context, settings.sensor_interval_seconds, time.time())
     if backoff is not None:
         return dg.SkipReason(backoff)

@@ -69,6 +69,37 @@ def test_a_tick_while_a_sync_run_is_under_way_asks_tracker_nothing(
     assert tracker_env.requests == []
 
 
+def test_a_tick_after_a_failed_run_that_dagster_will_retry_requests_nothing(
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
+) -> None:
+    """Found on the production topology: a run worker killed mid-run fails its run, and the
+    tick before the daemon's retry existed requested a second run of the same work."""
+    with dg.instance_for_test() as instance:
+        record_first_sync(instance)
+        context = dg.build_sensor_context(instance=instance, resources=dagster_resources)
+        run = dg.DagsterRun(
+            job_name="tracker_sync",
+            run_id="9a8b7c6d-run",
+            status=dg.DagsterRunStatus.FAILURE,
+            tags={"dagster/will_retry": "true"},
+        )
+        instance.add_run(run)
+        waiting = tracker_changes_sensor(context)
+        instance.add_run_tags(run.run_id, {"dagster/auto_retry_run_id": "5e4f3a2b-run"})
+        retried = tracker_changes_sensor(context)
+
+    assert isinstance(waiting, dg.SkipReason)
+    assert waiting.skip_message == (
+        "run 9a8b7c6d of tracker_sync failed and Dagster's run retries start it again; "
+        "the next tick looks again"
+    )
+    # Once the retry exists, it is a run like any other: this one failed too, so the tick
+    # requests the work again itself.
+    assert _run_key(retried).startswith("initial-sync:")
+
+
 def test_a_killed_first_sync_is_requested_again_under_a_new_key(
     tracker_env: TrackerEmulator,
     engine: sa.Engine,
