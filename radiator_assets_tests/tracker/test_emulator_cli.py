@@ -1,11 +1,14 @@
 """`radiator emulator` as a process: banner, a real request, clean stop."""
 
 import signal
+from datetime import UTC, datetime
 
+import pytest
 import requests
 
 from radiator_assets.tracker.emulator.cli import build_parser
 from radiator_assets.tracker.emulator.process import emulator_process
+from radiator_assets.tracker.query import parse_tracker_datetime
 
 
 def test_cli_serves_the_generated_org_and_prints_how_to_use_it():
@@ -61,3 +64,37 @@ def test_cli_accepts_the_documented_options():
         "T",
         "O",
     )
+
+
+def test_cli_with_churn_lives_at_real_time_and_prints_each_step():
+    started = datetime.now(UTC).replace(microsecond=0)
+    with emulator_process(issues=30, seed=3, churn_seconds=0.2) as emulator:
+        assert any(
+            line.startswith("The organisation lives: every 0.2 s") for line in emulator.banner
+        )
+        lines = []
+        while not any(" step 2: " in line for line in lines):
+            line = emulator.output.get(timeout=60)
+            assert line is not None, "the emulator's output ended: " + "\n".join(lines)
+            lines.append(line)
+        assert " step 1: " in lines[0]
+        issues = requests.post(
+            f"{emulator.base_url}/v2/issues/_search?perPage=100",
+            json={"query": "Queue: CPO, FULLSTACK"},
+            headers={"Authorization": f"OAuth {emulator.token}", "X-Org-ID": emulator.org_id},
+            timeout=10,
+        ).json()
+        # step 2 created an issue, and a deletion (every 5th step) follows two creations
+        assert len(issues) >= 31
+        # the changes are stamped at real time: the clock started at it, not at a fixed day
+        assert max(parse_tracker_datetime(i["updatedAt"]) for i in issues) >= started
+        emulator.process.send_signal(signal.SIGTERM)
+        assert emulator.process.wait(timeout=10) == 0
+
+
+def test_churn_seconds_must_be_a_number_of_seconds():
+    assert build_parser().parse_args(["--churn-seconds", "20"]).churn_seconds == 20.0
+    assert build_parser().parse_args([]).churn_seconds == 0.0
+    for bad in ("-1", "nan", "soon"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["--churn-seconds", bad])

@@ -1,12 +1,16 @@
 """`radiator emulator`: run the Tracker emulator as a foreground process.
 
 Prints what a user needs to point radiator (or curl) at it, then serves
-until Ctrl+C or SIGTERM.
+until Ctrl+C or SIGTERM. With `--churn-seconds N` the organisation lives
+(`live.Churn`): its clock starts at real time instead of the fixed
+`DEFAULT_NOW` and follows it, and every N seconds issues move, appear and go,
+one printed line per step.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import signal
 import sys
@@ -15,6 +19,8 @@ import time
 from collections.abc import Sequence
 
 from radiator_assets.tracker.emulator.generator import PROFILES, generate_org
+from radiator_assets.tracker.emulator.live import Churn, ChurnStep, wall_clock
+from radiator_assets.tracker.emulator.model import DEFAULT_NOW, Org
 from radiator_assets.tracker.emulator.server import (
     DEFAULT_ORG_ID,
     DEFAULT_TOKEN,
@@ -45,7 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="expect X-Cloud-Org-ID instead of X-Org-ID",
     )
+    parser.add_argument(
+        "--churn-seconds",
+        type=_seconds,
+        default=0.0,
+        metavar="N",
+        help="a living organisation: its clock follows real time and every N seconds issues "
+        "move status, appear and are deleted (0, the default: a still organisation whose "
+        "clock stands at a fixed day)",
+    )
     return parser
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds >= 0")
+    return seconds
 
 
 def first_day(emulator: TrackerEmulator) -> str:
@@ -54,7 +79,9 @@ def first_day(emulator: TrackerEmulator) -> str:
     return min(created, default=emulator.org.now).date().isoformat()
 
 
-def banner(emulator: TrackerEmulator, issues: int, seed: int, seconds: float) -> str:
+def banner(
+    emulator: TrackerEmulator, issues: int, seed: int, seconds: float, churn: Churn | None = None
+) -> str:
     base = emulator.base_url
     org_var = (
         "TRACKER_CLOUD_ORG_ID" if emulator.org_header == "X-Cloud-Org-ID" else "TRACKER_ORG_ID"
@@ -82,6 +109,7 @@ def banner(emulator: TrackerEmulator, issues: int, seed: int, seconds: float) ->
             f"{org_var}={emulator.org_id} TRACKER_QUERY='Queue: CPO, FULLSTACK' "
             f"RADIATOR_HISTORY_START={first_day(emulator)}",
             "",
+            *([f"The organisation lives: {churn.cadence()}.", ""] if churn else []),
             "Ctrl+C stops it.",
         ]
     )
@@ -91,7 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `radiator emulator ...`; returns the exit code."""
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
-    org = generate_org(seed=args.seed, n_issues=args.issues, profile=args.profile)
+    # A living organisation starts at real time (its clock follows it); a still one stands
+    # at a fixed day, so the same seed serves the very same JSON.
+    now = wall_clock().replace(microsecond=0) if args.churn_seconds else DEFAULT_NOW
+    org = generate_org(seed=args.seed, n_issues=args.issues, profile=args.profile, now=now)
     elapsed = time.perf_counter() - started
     emulator = TrackerEmulator(
         org,
@@ -107,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
+    churn = _churn(org, args.churn_seconds, args.seed)
     stop = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:
@@ -114,17 +146,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Before the banner: whoever reads it may send SIGTERM at once.
     previous = signal.signal(signal.SIGTERM, _stop)
-    print(banner(emulator, args.issues, args.seed, elapsed), flush=True)
+    print(banner(emulator, args.issues, args.seed, elapsed, churn), flush=True)
     try:
+        if churn is not None:
+            churn.start()
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if churn is not None:
+            churn.stop()
         emulator.stop()
         print("Tracker emulator stopped.", flush=True)
     return 0
+
+
+def _churn(org: Org, seconds: float, seed: int) -> Churn | None:
+    """The organisation's life (None when `seconds` is 0), each step printed."""
+    if not seconds:
+        return None
+
+    def say(step: ChurnStep) -> None:
+        print(step.describe(), flush=True)
+
+    return Churn(org, seconds=seconds, seed=seed, on_step=say)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,15 @@ _BASE_URL_RE = re.compile(r"base URL\s*:\s*(\S+)")
 
 @dataclass
 class EmulatorProcess:
-    """A running emulator process: where it listens and the banner it printed."""
+    """A running emulator process: where it listens, the banner it printed, and the lines
+    it prints after the banner (None once its output ends)."""
 
     base_url: str
     token: str
     org_id: str
     process: subprocess.Popen[str]
     banner: list[str] = field(default_factory=list)
+    output: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
 
 @contextmanager
@@ -40,6 +42,7 @@ def emulator_process(
     latency_ms: float = 0.0,
     token: str = DEFAULT_TOKEN,
     org_id: str = DEFAULT_ORG_ID,
+    churn_seconds: float = 0.0,
     startup_timeout: float = 120.0,
 ) -> Iterator[EmulatorProcess]:
     """Start `python -m radiator_assets.tracker.emulator` on a free loopback port; stop it after."""
@@ -48,6 +51,7 @@ def emulator_process(
         "--host", "127.0.0.1", "--port", "0",
         "--issues", str(issues), "--seed", str(seed), "--profile", profile,
         "--latency-ms", str(latency_ms), "--token", token, "--org-id", org_id,
+        "--churn-seconds", str(churn_seconds),
     ]  # fmt: skip
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -77,7 +81,7 @@ def emulator_process(
                 base_url = match.group(1)
         if base_url is None:
             raise RuntimeError("the emulator banner has no base URL:\n" + "\n".join(banner))
-        yield EmulatorProcess(base_url, token, org_id, process, banner)
+        yield EmulatorProcess(base_url, token, org_id, process, banner, lines)
     finally:
         process.terminate()
         try:
