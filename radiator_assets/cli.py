@@ -139,10 +139,44 @@ def _dagster_home(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    check_configuration(tracker=False)  # the demo brings its own Tracker
+    if args.serve:
+        from radiator_assets.live_demo import ServeOptions, serve
+
+        given = {"port": args.port, "churn_seconds": args.churn_seconds}
+        return serve(
+            ServeOptions(
+                issues=args.issues,
+                seed=args.seed,
+                **{name: value for name, value in given.items() if value is not None},
+            )
+        )
+    if args.port is not None or args.churn_seconds is not None:
+        print(
+            "radiator: error: --port and --churn-seconds go with --serve (radiator demo): "
+            "add --serve for the live demo",
+            file=sys.stderr,
+        )
+        return 2
     from radiator_assets.demo import DemoOptions, run_demo
 
-    check_configuration(tracker=False)  # the demo brings its own Tracker
     return run_demo(DemoOptions(issues=args.issues, seed=args.seed))
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (1..65535)")
+    return port
+
+
+def _churn_seconds(value: str) -> float:
+    from radiator_assets.tracker.emulator.cli import nonnegative_seconds
+
+    return nonnegative_seconds(value)
 
 
 def _config_import(args: argparse.Namespace) -> int:
@@ -232,10 +266,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="emulator + embedded database + materialize everything + show the report",
+        help="emulator + embedded database + materialize everything + show the report; "
+        "--serve: a live demo in the Dagster UI until Ctrl-C",
     )
     demo.add_argument("--issues", type=int, default=400)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="run live instead: a living emulated organisation and `dagster dev`, whose "
+        "sensor syncs what changes; Ctrl-C stops everything",
+    )
+    demo.add_argument(
+        "--port", type=_port, default=None, help="with --serve: the Dagster UI's port (3000)"
+    )
+    demo.add_argument(
+        "--churn-seconds",
+        type=_churn_seconds,
+        default=None,
+        metavar="N",
+        help="with --serve: the organisation moves on every N seconds (20; 0: it stands still)",
+    )
     demo.set_defaults(handler=_demo)
 
     config = commands.add_parser("config", help="the metrics configuration").add_subparsers(

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--churn-seconds",
-        type=_seconds,
+        type=nonnegative_seconds,
         default=0.0,
         metavar="N",
         help="a living organisation: its clock follows real time and every N seconds issues "
@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _seconds(value: str) -> float:
+def nonnegative_seconds(value: str) -> float:
+    """argparse type: a finite number of seconds, 0 or more."""
     try:
         seconds = float(value)
     except ValueError:
