@@ -261,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="export a report table (REPORT --format csv [--headers ru] [--output F])"
     )
     commands.add_parser(
-        "emulator", help="run the local Tracker emulator (--port 8089 --issues 2000 --seed 7)"
+        "emulator",
+        help="run the local Tracker emulator (--port 8089 --issues 2000 --seed 7 "
+        "[--churn-seconds N])",
     )
 
     demo = commands.add_parser(
