@@ -334,9 +334,9 @@ def _banner(
     ]
     if stored:
         lines.append(
-            f"  Note: the warehouse already holds {stored} issues of an earlier demo; this "
-            "organisation is a new one and mixes with them. For a clean start use another "
-            "RADIATOR_HOME."
+            f"  Note: the warehouse already holds {stored} issues of an earlier run, so the "
+            "sensor syncs from that run's last listing on and this new organisation mixes "
+            "with the old one. For a clean first sync use another RADIATOR_HOME."
         )
     lines += [
         "",
