@@ -87,33 +87,39 @@ def serve(options: ServeOptions) -> int:
     home = get_settings().home.resolve()
     print(f"radiator demo --serve: data under {home}", flush=True)
     with _stop_requests() as stopping, ExitStack() as stack:
-        engine = open_warehouse(stack)
-        stored = _stored_issues(engine)  # before any sync of this demo can store one
-        if stopping.is_set():
-            return 0
-        emulator, first_day = _start_tracker(stack, options)
-        log_path = logs_dir() / "dagster-dev.log"
-        env = dagster_env(emulator, first_day, home)
-        dev = stack.enter_context(_dagster_dev(env, options.port, log_path))
-        url = f"http://{HOST}:{options.port}"
-        state = _wait_until_answering(dev, f"{url}/server_info", stopping)
-        if state == "stopping":
-            return 0
-        if state != "answering":
-            return _fail(f"dagster dev {state}", f"see its log, {log_path}")
-        churn = _churn(emulator, options)
-        print(_banner(url, emulator, engine, churn, first_day, env, log_path, stored), flush=True)
-        if churn is not None:
-            # After the banner, so its lines follow it; stopped first, before dagster dev.
-            stack.enter_context(churn)
-        while not stopping.wait(POLL):
-            if dev.poll() is not None:
-                return _fail(
-                    f"dagster dev stopped (exit code {dev.returncode})",
-                    f"see its log, {log_path}",
-                )
-        print("stopping ...", flush=True)
-    print(f"stopped; the data stays under {home}", flush=True)
+        code = _run(stack, stopping, options, home)
+        if code == 0:
+            print("stopping ...", flush=True)
+    if code == 0:
+        print(f"stopped; the data stays under {home}", flush=True)
+    return code
+
+
+def _run(stack: ExitStack, stopping: threading.Event, options: ServeOptions, home: Path) -> int:
+    """Start everything onto `stack` (which stops it all), print the banner, wait for a
+    stop request. A stop requested while starting ends the start-up early."""
+    engine = open_warehouse(stack)
+    stored = _stored_issues(engine)  # before any sync of this demo can store one
+    if stopping.is_set():
+        return 0
+    emulator, first_day = _start_tracker(stack, options)
+    log_path = logs_dir() / "dagster-dev.log"
+    env = dagster_env(emulator, first_day, home)
+    dev = stack.enter_context(_dagster_dev(env, options.port, log_path))
+    url = f"http://{HOST}:{options.port}"
+    state = _wait_until_answering(dev, f"{url}/server_info", stopping)
+    if state == "stopping":
+        return 0
+    if state != "answering":
+        return _fail(f"dagster dev {state}", f"see its log, {log_path}")
+    churn = _churn(emulator, options)
+    print(_banner(url, emulator, engine, churn, first_day, env, log_path, stored), flush=True)
+    if churn is not None:
+        # After the banner, so its lines follow it; stopped first, before dagster dev.
+        stack.enter_context(churn)
+    while not stopping.wait(POLL):
+        if dev.poll() is not None:
+            return _fail(f"dagster dev stopped (exit code {dev.returncode})", f"see {log_path}")
     return 0
 
 
