@@ -330,8 +330,8 @@ def _banner(
         "What to watch:",
         f"  * Automation -> tracker_changes_sensor: a tick every {SENSOR_INTERVAL} s. The "
         "first one requests the first sync (every month since the organisation's first "
-        'day); later ones skip ("nothing changed since ...", "a sync is writing") or request '
-        "a sync of what changed.",
+        'day); later ones skip ("run ... of tracker_sync is started", "nothing changed '
+        'since ...") or request a sync of what changed.',
         "  * Runs: the job tracker_sync's runs (ingestion, then the reports), each started by "
         "the sensor.",
         "  * Assets -> tracker_changelog: its monthly partitions turn materialized after the "
