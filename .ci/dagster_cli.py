@@ -24,7 +24,7 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
-from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
+from radiator_assets.emulator import TrackerEmulator, generate_org
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKERS = re.compile(r"<!-- ci: dagster-cli begin -->\s*```bash\n(.*?)```", re.S)

@@ -20,8 +20,8 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from radiator_assets.emulator.process import emulator_process
 from radiator_assets.tracker import TrackerClient
-from radiator_assets.tracker.emulator.process import emulator_process
 
 QUERY = "Queue: CPO, FULLSTACK"
 MIB = 1024 * 1024

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from radiator_assets.tracker.emulator import Org, generate_org
+from radiator_assets.emulator import Org, generate_org
 
 BASELINE_ISSUES = 1_000
 

@@ -120,7 +120,7 @@ class PathFailed(RuntimeError):
 
 def _emulator_main(conn: Pipe, issues: int, seed: int, latency_ms: float, span: float) -> None:
     """Child process: generate the organisation, serve it from a thread, obey commands."""
-    from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
+    from radiator_assets.emulator import TrackerEmulator, generate_org
 
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     org = generate_org(seed=seed, n_issues=issues, now=now, span_days=span)

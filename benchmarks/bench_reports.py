@@ -3,7 +3,7 @@
     python benchmarks/bench_reports.py [--product-tasks 50000] [--keep]
 
 Generates the data straight into a fresh PostgreSQL database (COPY) with the
-Tracker emulator's status walks (radiator_assets.tracker.emulator.walks: pauses,
+Tracker emulator's status walks (radiator_assets.emulator.walks: pauses,
 mis-clicks, reopenings, returns to testing, abandoned tasks), plus implementation
 tasks (2 for every 5 product tasks) linked with `relates`, sub-tasks and epics.
 The server is RADIATOR_DATABASE_URL's, else postgres@127.0.0.1:5432 (trust auth);
@@ -38,13 +38,13 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from radiator_assets.storage.engine import create_engine, normalise_url  # noqa: E402
-from radiator_assets.storage.migrations import upgrade  # noqa: E402
-from radiator_assets.tracker.emulator.walks import (  # noqa: E402
+from radiator_assets.emulator.walks import (  # noqa: E402
     WalkProfile,
     cpo_walk,
     fullstack_walk,
 )
+from radiator_assets.storage.engine import create_engine, normalise_url  # noqa: E402
+from radiator_assets.storage.migrations import upgrade  # noqa: E402
 
 NOW = datetime(2025, 6, 2, 9, tzinfo=UTC)
 AS_OF = NOW

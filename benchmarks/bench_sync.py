@@ -161,7 +161,7 @@ def fmt_int(n: float) -> str:
 
 def _emulator_main(conn: Pipe, issues: int, seed: int, latency_ms: float) -> None:
     """Child process: generate the org, serve it from a thread, obey commands."""
-    from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
+    from radiator_assets.emulator import TrackerEmulator, generate_org
 
     started = time.perf_counter()
     org = generate_org(seed=seed, n_issues=issues, profile="full")

@@ -174,7 +174,7 @@ def _port(value: str) -> int:
 
 
 def _churn_seconds(value: str) -> float:
-    from radiator_assets.tracker.emulator.cli import nonnegative_seconds
+    from radiator_assets.emulator.cli import nonnegative_seconds
 
     return nonnegative_seconds(value)
 
@@ -382,7 +382,7 @@ def _dispatch(argv: list[str], verbose: bool) -> int:
         return export_main(argv[1:])
     if argv[:1] == ["emulator"]:
         # The emulator has its own parser (it also runs as `python -m ...emulator`).
-        from radiator_assets.tracker.emulator.cli import main as emulator_main
+        from radiator_assets.emulator.cli import main as emulator_main
 
         return emulator_main(argv[1:])
     args = build_parser().parse_args(argv)

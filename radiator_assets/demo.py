@@ -18,11 +18,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from radiator_assets.cli_output import print_sync_summary, print_table
+from radiator_assets.emulator import TrackerEmulator, generate_org
 from radiator_assets.runner import SyncOutcome, dagster_home, run_sync
 from radiator_assets.settings import get_settings
 from radiator_assets.storage.engine import display_url, get_engine
 from radiator_assets.storage.migrations import ensure_migrated
-from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
 
 DEMO_TOKEN = "demo-token"
 DEMO_ORG_ID = "demo-org"

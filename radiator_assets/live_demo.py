@@ -48,13 +48,13 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from radiator_assets.demo import DEMO_ORG_ID, DEMO_QUERY, DEMO_TOKEN
+from radiator_assets.emulator import TrackerEmulator, generate_org
+from radiator_assets.emulator.live import Churn, ChurnStep
 from radiator_assets.runner import dagster_home, logs_dir
 from radiator_assets.settings import get_settings
 from radiator_assets.storage import embedded
 from radiator_assets.storage.engine import display_url, get_engine
 from radiator_assets.storage.migrations import ensure_migrated
-from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
-from radiator_assets.tracker.emulator.live import Churn, ChurnStep
 
 HOST = "127.0.0.1"
 #: seconds between the sensor's ticks (the setting's minimum is 10)

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from radiator_assets import cli
+from radiator_assets.emulator import TrackerEmulator
 from radiator_assets.settings import get_settings
-from radiator_assets.tracker.emulator import TrackerEmulator
 
 QUERY = "Queue: CPO, FULLSTACK"
 

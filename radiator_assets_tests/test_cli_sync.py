@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 from sqlalchemy.engine import URL
 
+from radiator_assets.emulator import Fault, TrackerEmulator, generate_org
 from radiator_assets.settings import get_settings
-from radiator_assets.tracker.emulator import Fault, TrackerEmulator, generate_org
 from radiator_assets_tests.assets.conftest import recent_now
 from radiator_assets_tests.cli_env import point_cli_at, run_cli, scalar, table_names
 

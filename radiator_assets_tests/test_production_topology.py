@@ -27,10 +27,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
 from radiator_assets.assets.partitions import current_partition_key
+from radiator_assets.emulator import Fault, TrackerEmulator, generate_org
+from radiator_assets.emulator.truth import all_expected_stays
 from radiator_assets.storage.engine import create_engine
 from radiator_assets.sync.marks import listing_mark
-from radiator_assets.tracker.emulator import Fault, TrackerEmulator, generate_org
-from radiator_assets.tracker.emulator.truth import all_expected_stays
 from radiator_assets_tests.assets.conftest import QUERY, recent_now
 from radiator_assets_tests.conftest import create_database, drop_database
 from radiator_assets_tests.topology import LOCATION, Topology, pid_alive

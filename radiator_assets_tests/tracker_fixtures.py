@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
+from radiator_assets.emulator import Org, TrackerEmulator, generate_org
 from radiator_assets.settings import Settings
 from radiator_assets.tracker.client import TrackerClient
-from radiator_assets.tracker.emulator import Org, TrackerEmulator, generate_org
 
 # Distinctive so that leak tests can search logs and messages for it.
 EMULATOR_TOKEN = "tok-3f9c2e71-emulator-secret"

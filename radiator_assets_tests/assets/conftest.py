@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
 from radiator_assets.assets.partitions import first_partition_key
+from radiator_assets.emulator import TrackerEmulator, generate_org
 from radiator_assets.metrics.config import CustomFields
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.settings import Settings, get_settings
@@ -21,7 +22,6 @@ from radiator_assets.sync.changelog import ChangelogSyncResult, sync_changelogs
 from radiator_assets.sync.history import HistoryBuildResult, build_history
 from radiator_assets.sync.issues import IssueSyncResult, sync_issues
 from radiator_assets.tracker.client import TrackerClient
-from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
 from radiator_assets_tests.locked import locked
 
 QUERY = "Queue: CPO, FULLSTACK"

@@ -17,9 +17,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from radiator_assets.emulator import Fault, TrackerEmulator
+from radiator_assets.emulator.model import IssueRecord
 from radiator_assets.runner import run_sync
-from radiator_assets.tracker.emulator import Fault, TrackerEmulator
-from radiator_assets.tracker.emulator.model import IssueRecord
 from radiator_assets_tests.assets.conftest import (
     QUERY,
     count,

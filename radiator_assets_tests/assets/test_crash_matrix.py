@@ -30,8 +30,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from radiator_assets.cli import main as radiator
+from radiator_assets.emulator import Fault, TrackerEmulator
 from radiator_assets.settings import get_settings
-from radiator_assets.tracker.emulator import Fault, TrackerEmulator
 from radiator_assets_tests.assets.conftest import (
     count,
     history_start,

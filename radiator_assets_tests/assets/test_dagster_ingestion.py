@@ -14,8 +14,8 @@ from radiator_assets.automation.jobs import RANGE_END_TAG, RANGE_START_TAG
 from radiator_assets.automation.schedules import tracker_reconcile_schedule
 from radiator_assets.automation.sensors import tracker_changes_sensor
 from radiator_assets.definitions import defs
+from radiator_assets.emulator import TrackerEmulator
 from radiator_assets.runner import run_sync
-from radiator_assets.tracker.emulator import TrackerEmulator
 from radiator_assets_tests.assets.conftest import (
     count,
     history_start,

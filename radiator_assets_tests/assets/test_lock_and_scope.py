@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from radiator_assets.emulator import TrackerEmulator
 from radiator_assets.sync.changelog import ChangelogSyncResult, sync_changelogs
 from radiator_assets.sync.issues import IssueSyncResult, sync_issues
 from radiator_assets.sync.locking import SYNC_LOCK_ID, SyncLockLost, sync_lock
 from radiator_assets.sync.sync_runs import ABANDONED, sync_step
-from radiator_assets.tracker.emulator import TrackerEmulator
 from radiator_assets_tests.assets.conftest import (
     FIELDS,
     QUERY,

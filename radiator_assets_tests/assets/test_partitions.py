@@ -17,9 +17,9 @@ from sqlalchemy.engine import URL, Engine
 
 from radiator_assets.assets.partitions import changelog_partitions, first_partition_key
 from radiator_assets.assets.tracker import tracker_changelog
+from radiator_assets.emulator import Fault, TrackerEmulator, generate_org
 from radiator_assets.runner import run_sync
 from radiator_assets.sync import quarantine
-from radiator_assets.tracker.emulator import Fault, TrackerEmulator, generate_org
 from radiator_assets_tests.assets.conftest import (
     point_app_at,
     recent_now,

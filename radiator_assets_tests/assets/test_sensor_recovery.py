@@ -14,8 +14,8 @@ from radiator_assets.automation.sensors import (
     retry_delay,
     tracker_changes_sensor,
 )
+from radiator_assets.emulator import TrackerEmulator
 from radiator_assets.sync.locking import sync_lock
-from radiator_assets.tracker.emulator import TrackerEmulator
 from radiator_assets_tests.assets.conftest import count, record_first_sync, run_full_sync
 
 

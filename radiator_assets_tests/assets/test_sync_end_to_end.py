@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from radiator_assets.emulator import Fault, TrackerEmulator
+from radiator_assets.emulator.truth import all_expected_stays
 from radiator_assets.sync.changelog import sync_changelogs
 from radiator_assets.sync.issues import sync_issues
-from radiator_assets.tracker.emulator import Fault, TrackerEmulator
-from radiator_assets.tracker.emulator.truth import all_expected_stays
 from radiator_assets.tracker.errors import TrackerConfigError
 from radiator_assets_tests.assets.conftest import (
     FIELDS,

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from radiator_assets.emulator import TrackerEmulator
 from radiator_assets.sync.locking import sync_lock
-from radiator_assets.tracker.emulator import TrackerEmulator
 from radiator_assets_tests.assets.conftest import (
     count,
     reference_snapshot,

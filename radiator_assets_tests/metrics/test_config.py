@@ -51,14 +51,14 @@ def test_example_file_loads_with_the_product_workflow_first():
 
 
 def test_example_file_gives_every_emulator_status_its_block():
-    catalog = pytest.importorskip("radiator_assets.tracker.emulator.catalog")
+    catalog = pytest.importorskip("radiator_assets.emulator.catalog")
     config = load_metrics_config(EXAMPLE)
 
     assert {name: config.block_of(name) for name in catalog.STATUS_BLOCKS} == catalog.STATUS_BLOCKS
 
 
 def test_example_file_gives_every_emulator_status_key_its_block():
-    catalog = pytest.importorskip("radiator_assets.tracker.emulator.catalog")
+    catalog = pytest.importorskip("radiator_assets.emulator.catalog")
     config = load_metrics_config(EXAMPLE)
     statuses = catalog.ALL_STATUSES.values()
 

@@ -2,7 +2,7 @@
 
 * `add_task`: one task with its status changes, straight into `tracker_tasks` and
   `tracker_changelog` (call `build_history` afterwards, as the sync does);
-* `load_org`: an emulated organisation (radiator_assets.tracker.emulator) written
+* `load_org`: an emulated organisation (radiator_assets.emulator) written
   through the real write path, `sync_issues` / `sync_changelogs` / `build_history`,
   with in-process sources standing in for the HTTP client.
 """

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from radiator_assets.emulator import TrackerEmulator, generate_org
 from radiator_assets.metrics import engine as metrics_engine
 from radiator_assets.metrics.config import CustomFields, MetricsConfig
 from radiator_assets.metrics.engine import (
@@ -23,7 +24,6 @@ from radiator_assets.sync.changelog import sync_changelogs
 from radiator_assets.sync.history import build_history
 from radiator_assets.sync.issues import sync_issues
 from radiator_assets.tracker.client import TrackerClient
-from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
 from radiator_assets_tests.locked import locked
 from radiator_assets_tests.reports.conftest import build_all
 from radiator_assets_tests.tracker_fixtures import EMULATOR_ORG_ID, EMULATOR_TOKEN, client_kwargs

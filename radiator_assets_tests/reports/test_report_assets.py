@@ -14,8 +14,8 @@ from radiator_assets.assets.reports import REPORT_ASSETS, markdown_table, parse_
 from radiator_assets.assets.tracker import TRACKER_ASSETS
 from radiator_assets.automation.jobs import partition_range_tags
 from radiator_assets.automation.report_schedules import reports_job, reports_schedule
+from radiator_assets.emulator import TrackerEmulator, generate_org
 from radiator_assets.resources import TrackerResource, WarehouseResource
-from radiator_assets.tracker.emulator import TrackerEmulator, generate_org
 from radiator_assets_tests.tracker_fixtures import EMULATOR_ORG_ID, EMULATOR_TOKEN
 
 AS_OF = "2025-05-01T00:00:00Z"

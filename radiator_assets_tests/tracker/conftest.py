@@ -1,8 +1,8 @@
-"""Tracker tests: the shared emulator fixtures plus orgs too costly to build per test."""
+"""Client tests: the shared emulator fixtures plus an org too costly to build per test."""
 
 import pytest
 
-from radiator_assets.tracker.emulator import Org, generate_org
+from radiator_assets.emulator import Org, generate_org
 
 BIG_ORG_ISSUES = 10_050
 
@@ -13,9 +13,3 @@ def big_light_org() -> Org:
 
     How fast it is generated is measured by `benchmarks/bench_emulator.py`, not here."""
     return generate_org(seed=11, n_issues=BIG_ORG_ISSUES, profile="light")
-
-
-@pytest.fixture(scope="session")
-def medium_org() -> Org:
-    """2,000 issues with full history, for statistics over generated data. Read-only!"""
-    return generate_org(seed=7, n_issues=2000)

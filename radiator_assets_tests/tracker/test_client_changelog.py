@@ -2,8 +2,8 @@
 
 import pytest
 
+from radiator_assets.emulator import Fault
 from radiator_assets.tracker import IssueGone, TrackerConfigError, TrackerUnavailable
-from radiator_assets.tracker.emulator import Fault
 
 
 def _long_issue(emulator, updates: int) -> str:

@@ -6,6 +6,7 @@ import socket
 import pytest
 import requests
 
+from radiator_assets.emulator import Fault
 from radiator_assets.tracker import (
     MalformedResponse,
     TrackerClient,
@@ -13,7 +14,6 @@ from radiator_assets.tracker import (
     TrackerHTTPError,
     TrackerUnavailable,
 )
-from radiator_assets.tracker.emulator import Fault
 from radiator_assets.tracker.rate_limit import TokenBucket
 
 

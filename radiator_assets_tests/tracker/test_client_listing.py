@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from radiator_assets.tracker.emulator import Fault, TrackerEmulator
+from radiator_assets.emulator import Fault, TrackerEmulator
 from radiator_assets.tracker.errors import ListingIncomplete
 
 ALL = "Queue: CPO, FULLSTACK"

@@ -7,8 +7,8 @@ import tracemalloc
 
 import pytest
 
+from radiator_assets.emulator.process import emulator_process
 from radiator_assets.tracker import TrackerClient
-from radiator_assets.tracker.emulator.process import emulator_process
 
 QUERY = "Queue: CPO, FULLSTACK"
 ISSUES = 10_050

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 import requests
 
+from radiator_assets.emulator import Fault
 from radiator_assets.tracker import IssueGone, MalformedResponse, TrackerHTTPError
-from radiator_assets.tracker.emulator import Fault
 from radiator_assets.tracker.errors import ListingIncomplete
 from radiator_assets.tracker.query import incremental_query, parse_tracker_datetime
 

@@ -4,6 +4,7 @@ import logging
 
 import pytest
 
+from radiator_assets.emulator import Fault
 from radiator_assets.settings import Settings
 from radiator_assets.tracker import (
     MalformedResponse,
@@ -11,7 +12,6 @@ from radiator_assets.tracker import (
     TrackerConfigError,
     TrackerUnavailable,
 )
-from radiator_assets.tracker.emulator import Fault
 from radiator_assets_tests.tracker_fixtures import EMULATOR_TOKEN
 
 

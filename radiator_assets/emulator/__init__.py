@@ -4,17 +4,17 @@ Every test talks to "Tracker" through this emulator over a real loopback
 socket; `radiator emulator` runs it as a process for manual runs and demos.
 """
 
-from radiator_assets.tracker.emulator.catalog import STATUS_BLOCKS
-from radiator_assets.tracker.emulator.faults import Fault, FaultPlan
-from radiator_assets.tracker.emulator.generator import PROFILES, GenProfile, generate_org
-from radiator_assets.tracker.emulator.model import DEFAULT_NOW, IssueRecord, Org
-from radiator_assets.tracker.emulator.server import (
+from radiator_assets.emulator.catalog import STATUS_BLOCKS
+from radiator_assets.emulator.faults import Fault, FaultPlan
+from radiator_assets.emulator.generator import PROFILES, GenProfile, generate_org
+from radiator_assets.emulator.model import DEFAULT_NOW, IssueRecord, Org
+from radiator_assets.emulator.server import (
     DEFAULT_ORG_ID,
     DEFAULT_TOKEN,
     RequestRecord,
     TrackerEmulator,
 )
-from radiator_assets.tracker.emulator.truth import (
+from radiator_assets.emulator.truth import (
     Stay,
     all_expected_stays,
     expected_stays,

@@ -23,19 +23,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from radiator_assets.tracker.emulator import mutations
-from radiator_assets.tracker.emulator.api import (
+from radiator_assets.emulator import mutations
+from radiator_assets.emulator.api import (
     MAX_PER_SCROLL,
     PAGED_CAP,
     Response,
     TrackerApi,
     error_response,
 )
-from radiator_assets.tracker.emulator.faults import Fault, FaultPlan
-from radiator_assets.tracker.emulator.generator import generate_org
-from radiator_assets.tracker.emulator.model import Org
+from radiator_assets.emulator.faults import Fault, FaultPlan
+from radiator_assets.emulator.generator import generate_org
+from radiator_assets.emulator.model import Org
 
-log = logging.getLogger("radiator_assets.tracker.emulator")
+log = logging.getLogger("radiator_assets.emulator")
 
 DEFAULT_TOKEN = "emulator-token"
 DEFAULT_ORG_ID = "emulator-org"

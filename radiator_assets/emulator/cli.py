@@ -18,10 +18,10 @@ import threading
 import time
 from collections.abc import Sequence
 
-from radiator_assets.tracker.emulator.generator import PROFILES, generate_org
-from radiator_assets.tracker.emulator.live import Churn, ChurnStep, wall_clock
-from radiator_assets.tracker.emulator.model import DEFAULT_NOW, Org
-from radiator_assets.tracker.emulator.server import (
+from radiator_assets.emulator.generator import PROFILES, generate_org
+from radiator_assets.emulator.live import Churn, ChurnStep, wall_clock
+from radiator_assets.emulator.model import DEFAULT_NOW, Org
+from radiator_assets.emulator.server import (
     DEFAULT_ORG_ID,
     DEFAULT_TOKEN,
     TrackerEmulator,

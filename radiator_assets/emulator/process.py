@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from radiator_assets.tracker.emulator.server import DEFAULT_ORG_ID, DEFAULT_TOKEN
+from radiator_assets.emulator.server import DEFAULT_ORG_ID, DEFAULT_TOKEN
 
 _BASE_URL_RE = re.compile(r"base URL\s*:\s*(\S+)")
 
@@ -45,9 +45,9 @@ def emulator_process(
     churn_seconds: float = 0.0,
     startup_timeout: float = 120.0,
 ) -> Iterator[EmulatorProcess]:
-    """Start `python -m radiator_assets.tracker.emulator` on a free loopback port; stop it after."""
+    """Start `python -m radiator_assets.emulator` on a free loopback port; stop it after."""
     command = [
-        sys.executable, "-m", "radiator_assets.tracker.emulator",
+        sys.executable, "-m", "radiator_assets.emulator",
         "--host", "127.0.0.1", "--port", "0",
         "--issues", str(issues), "--seed", str(seed), "--profile", profile,
         "--latency-ms", str(latency_ms), "--token", token, "--org-id", org_id,

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from radiator_assets.tracker.emulator.catalog import (
+from radiator_assets.emulator.catalog import (
     CANCELLED,
     CPO_DONE,
     CPO_DONE_STATUSES,
@@ -28,7 +28,7 @@ from radiator_assets.tracker.emulator.catalog import (
     PAUSED,
     Status,
 )
-from radiator_assets.tracker.emulator.model import to_millis
+from radiator_assets.emulator.model import to_millis
 
 Walk = list[tuple[Status, datetime]]
 

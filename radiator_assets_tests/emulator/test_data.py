@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from radiator_assets.tracker.emulator import (
+from radiator_assets.emulator import (
     STATUS_BLOCKS,
     expected_stays,
     generate_org,
     stays_from_changelog,
 )
-from radiator_assets.tracker.emulator.catalog import ALL_STATUSES
+from radiator_assets.emulator.catalog import ALL_STATUSES
 from radiator_assets.tracker.query import parse_tracker_datetime
 
 
@@ -89,7 +89,7 @@ def test_ground_truth_agrees_with_the_served_changelog(medium_org):
 def test_ground_truth_of_an_issue_without_status_changes_is_one_open_stay():
     org = generate_org(seed=1, n_issues=5)
     issue = org.records[next(iter(org.records))]
-    from radiator_assets.tracker.emulator import mutations
+    from radiator_assets.emulator import mutations
 
     fresh = mutations.create_issue(org, "CPO")
     (stay,) = expected_stays(org, fresh["key"])

@@ -34,6 +34,12 @@ def fmt_ts(value: datetime, moscow: bool = False) -> str:
     )
 
 
+def parse_ts(value: str) -> datetime:
+    """A timestamp as `fmt_ts` writes it, back to an aware UTC datetime (the emulator reads
+    its own output; the client's tolerant parser is the client's business)."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+
+
 def to_millis(value: datetime) -> datetime:
     """Drop sub-millisecond digits: Tracker serialises milliseconds, and ground
     truth must equal what a parser reads back from the JSON."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from radiator_assets.tracker.emulator.model import IssueRecord
+from radiator_assets.emulator.model import IssueRecord
 
 Predicate = Callable[[IssueRecord], bool]
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from radiator_assets.tracker.emulator.catalog import (
+from radiator_assets.emulator.catalog import (
     ALL_STATUSES,
     AUTHORS,
     CANCELLED,
@@ -35,18 +35,18 @@ from radiator_assets.tracker.emulator.catalog import (
     prodteam_field,
     team_field,
 )
-from radiator_assets.tracker.emulator.entries import (
+from radiator_assets.emulator.entries import (
     created_entry,
     moved_entry,
     status_entry,
     update_entry,
 )
-from radiator_assets.tracker.emulator.generator import (
+from radiator_assets.emulator.generator import (
     RESOLVED_STATUSES,
     add_link,
     resolution_for,
 )
-from radiator_assets.tracker.emulator.model import IssueRecord, Org, fmt_ts
+from radiator_assets.emulator.model import IssueRecord, Org, fmt_ts
 
 
 class UnknownIssue(KeyError):

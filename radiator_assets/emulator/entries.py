@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from radiator_assets.tracker.emulator.catalog import CANCELLED, field_ref
-from radiator_assets.tracker.emulator.model import fmt_ts
+from radiator_assets.emulator.catalog import CANCELLED, field_ref
+from radiator_assets.emulator.model import fmt_ts
 
 RESOLUTION_FIXED = {"id": "1", "key": "fixed", "display": "Решён"}
 RESOLUTION_WONT_FIX = {"id": "2", "key": "wontFix", "display": "Не будет исправлено"}

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from radiator_assets.tracker.emulator import Org, TrackerEmulator, generate_org
-from radiator_assets.tracker.emulator.catalog import CPO_OPEN, FS_OPEN
-from radiator_assets.tracker.emulator.generator import RESOLVED_STATUSES
-from radiator_assets.tracker.emulator.live import Churn, ChurnStep
-from radiator_assets.tracker.emulator.mutations import next_status
+from radiator_assets.emulator import Org, TrackerEmulator, generate_org
+from radiator_assets.emulator.catalog import CPO_OPEN, FS_OPEN
+from radiator_assets.emulator.generator import RESOLVED_STATUSES
+from radiator_assets.emulator.live import Churn, ChurnStep
+from radiator_assets.emulator.mutations import next_status
 from radiator_assets.tracker.errors import IssueGone
 from radiator_assets.tracker.query import parse_tracker_datetime
 

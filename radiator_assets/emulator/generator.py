@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from radiator_assets.tracker.emulator.catalog import (
+from radiator_assets.emulator.catalog import (
     AUTHORS,
     BUG_TYPE,
     BUSINESS_CLIENT_FIELD,
@@ -42,7 +42,7 @@ from radiator_assets.tracker.emulator.catalog import (
     prodteam_field,
     team_field,
 )
-from radiator_assets.tracker.emulator.entries import (
+from radiator_assets.emulator.entries import (
     RESOLUTION_FIXED,
     RESOLUTION_WONT_FIX,
     created_entry,
@@ -50,14 +50,14 @@ from radiator_assets.tracker.emulator.entries import (
     status_entry,
     update_entry,
 )
-from radiator_assets.tracker.emulator.model import (
+from radiator_assets.emulator.model import (
     DEFAULT_NOW,
     IssueRecord,
     Org,
     fmt_ts,
     to_millis,
 )
-from radiator_assets.tracker.emulator.walks import WalkProfile, cpo_walk, fullstack_walk
+from radiator_assets.emulator.walks import WalkProfile, cpo_walk, fullstack_walk
 
 RESOLVED_STATUSES = {s["key"] for s in (*CPO_DONE_STATUSES, CANCELLED, FS_DONE)}
 _VERBS = ("Improve", "Add", "Fix", "Refactor", "Support", "Migrate", "Speed up", "Redesign")

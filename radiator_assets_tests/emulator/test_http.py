@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from radiator_assets.tracker.emulator import Fault
+from radiator_assets.emulator import Fault
 
 
 def _post(emulator, path, body, params=None, headers=None):

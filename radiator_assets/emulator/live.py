@@ -28,15 +28,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from radiator_assets.tracker.emulator import mutations
-from radiator_assets.tracker.emulator.catalog import (
+from radiator_assets.emulator import mutations
+from radiator_assets.emulator.catalog import (
     AUTHORS,
     IMPLEMENTATION_QUEUE,
     PRODUCT_QUEUE,
     TEAMS,
 )
-from radiator_assets.tracker.emulator.generator import RESOLVED_STATUSES
-from radiator_assets.tracker.emulator.model import IssueRecord, Org
+from radiator_assets.emulator.generator import RESOLVED_STATUSES
+from radiator_assets.emulator.model import IssueRecord, Org
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from radiator_assets.tracker.emulator.cli import build_parser
-from radiator_assets.tracker.emulator.process import emulator_process
+from radiator_assets.emulator.cli import build_parser
+from radiator_assets.emulator.process import emulator_process
 from radiator_assets.tracker.query import parse_tracker_datetime
 
 
@@ -29,7 +29,7 @@ def test_cli_serves_the_generated_org_and_prints_how_to_use_it():
 
 
 def test_cli_banner_has_a_curl_example_and_environment(tracker_emulator):
-    from radiator_assets.tracker.emulator.cli import banner
+    from radiator_assets.emulator.cli import banner
 
     text = banner(tracker_emulator, 60, 7, 0.1)
     curl = next(line for line in text.splitlines() if "curl" in line)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from radiator_assets.tracker.emulator.model import IssueRecord, Org
-from radiator_assets.tracker.emulator.querylang import QueryError, parse_query, sort_records
+from radiator_assets.emulator.model import IssueRecord, Org
+from radiator_assets.emulator.querylang import QueryError, parse_query, sort_records
 
 PAGED_CAP = 10_000
 MAX_PER_SCROLL = 1000

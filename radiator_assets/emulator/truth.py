@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from radiator_assets.tracker.emulator.model import IssueRecord, Org
-from radiator_assets.tracker.query import parse_tracker_datetime
+from radiator_assets.emulator.model import IssueRecord, Org, parse_ts
 
 
 @dataclass(frozen=True)
@@ -60,12 +59,12 @@ def all_expected_stays(org: Org) -> dict[str, list[Stay]]:
 
 def stays_from_changelog(issue: dict[str, Any], entries: Iterable[dict[str, Any]]) -> list[Stay]:
     """The metric spec's rule applied to served issue JSON and its changelog."""
-    created = parse_tracker_datetime(issue["createdAt"])
+    created = parse_ts(issue["createdAt"])
     changes: list[tuple[datetime, dict[str, str], dict[str, str]]] = []
     for entry in entries:
         for change in entry.get("fields") or ():
             if (change.get("field") or {}).get("id") == "status":
-                at = parse_tracker_datetime(entry["updatedAt"])
+                at = parse_ts(entry["updatedAt"])
                 changes.append((at, change.get("from") or {}, change.get("to") or {}))
     if not changes:
         status = issue["status"]

@@ -1,7 +1,0 @@
-"""`python -m radiator_assets.tracker.emulator --port 8089 --issues 2000 --seed 7`."""
-
-import sys
-
-from radiator_assets.tracker.emulator.cli import main
-
-sys.exit(main())
