@@ -30,6 +30,14 @@ PENDING_ONLY_OPS: dict[str, dict[str, object]] = {
 }
 
 
+#: Dagster's run-monitoring limit on one incremental or catch-up run of the automation
+#: (`dagster/max_runtime`, seconds): one hour is far beyond a normal one, and a run left
+#: STARTED by a dead code server must not hold the sensor back for the instance's limit
+#: (`run_monitoring.max_runtime_seconds` in deploy/dagster.yaml), meant for first syncs.
+#: A run stopped by it keeps what it stored; the next run carries on.
+INCREMENTAL_RUN_TAGS = {"dagster/max_runtime": "3600"}
+
+
 def partition_range_tags(first_key: str, last_key: str) -> dict[str, str]:
     """Run tags that make one run cover the partitions first..last (single-run backfill)."""
     return {RANGE_START_TAG: first_key, RANGE_END_TAG: last_key}

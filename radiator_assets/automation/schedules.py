@@ -3,7 +3,11 @@
 import dagster as dg
 
 from radiator_assets.assets.partitions import current_partition_key
-from radiator_assets.automation.jobs import PENDING_ONLY_OPS, tracker_sync_job
+from radiator_assets.automation.jobs import (
+    INCREMENTAL_RUN_TAGS,
+    PENDING_ONLY_OPS,
+    tracker_sync_job,
+)
 
 RECONCILE_RUN_CONFIG = {
     "ops": {"tracker_issues": {"config": {"mode": "reconcile"}}, **PENDING_ONLY_OPS}
@@ -27,4 +31,5 @@ def tracker_reconcile_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunR
         run_key=f"reconcile:{day.isoformat()}",
         run_config=RECONCILE_RUN_CONFIG,
         partition_key=current_partition_key(context.scheduled_execution_time),
+        tags=INCREMENTAL_RUN_TAGS,
     )

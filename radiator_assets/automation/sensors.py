@@ -22,6 +22,7 @@ import dagster as dg
 
 from radiator_assets.assets.partitions import current_partition_key, first_month_recorded
 from radiator_assets.automation.jobs import (
+    INCREMENTAL_RUN_TAGS,
     PENDING_ONLY_OPS,
     tracker_sync_job,
     whole_history_tags,
@@ -222,6 +223,7 @@ def tracker_changes_sensor(
                 # New entries land in the current month; the run records any other month
                 # whose entries it stores (a catch-up of older work) as it goes.
                 partition_key=current_partition_key(),
+                tags=INCREMENTAL_RUN_TAGS,
             )
         ],
         cursor=mark.isoformat(),

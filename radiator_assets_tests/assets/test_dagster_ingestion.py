@@ -120,6 +120,8 @@ def test_a_sensor_tick_with_changes_requests_one_run_of_the_current_month(
     assert request.run_key == second.run_requests[0].run_key
     assert request.partition_key == datetime.now(UTC).date().replace(day=1).isoformat()
     assert RANGE_START_TAG not in request.tags
+    # Run monitoring fails it after an hour (a dead code server must not hold the sensor).
+    assert request.tags["dagster/max_runtime"] == "3600"
 
 
 def test_the_sensor_cursor_moves_only_when_a_sync_has_committed(
@@ -151,6 +153,7 @@ def test_the_first_sensor_tick_requests_the_whole_history(
     assert request.run_key.startswith("initial-sync:") and request.run_key.endswith(":0")
     assert request.tags[RANGE_START_TAG] == "2017-01-01"
     assert request.tags[RANGE_END_TAG] == datetime.now(UTC).date().replace(day=1).isoformat()
+    assert "dagster/max_runtime" not in request.tags  # the instance's limit, for long runs
     assert len(tracker_env.requests) == 0
 
 
@@ -163,6 +166,7 @@ def test_the_nightly_schedule_requests_a_reconciliation_of_the_current_month() -
     assert request.run_config["ops"]["tracker_issues"]["config"]["mode"] == "reconcile"
     assert request.partition_key == "2026-03-01"
     assert RANGE_START_TAG not in request.tags
+    assert request.tags["dagster/max_runtime"] == "3600"
     assert request.run_key == "reconcile:2026-03-04"
 
 
