@@ -7,7 +7,9 @@ emulator in this process, changed by the test between ticks. Nothing but the
 daemon starts a run: the sensor's first tick launches the initial sync, a
 change of 20 issues an incremental run (the daemon is killed and restarted
 while that run is under way), a quiet tick launches nothing, and a run that
-fails on 503s is followed by a catch-up once Tracker answers again.
+fails on 503s is followed by a catch-up once Tracker answers again. A run
+whose worker is killed mid-sync ends failed, frees its pool slot, and its
+work is done by the next run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -151,6 +155,42 @@ def _finished(instance: dg.DagsterInstance, key_prefix: str) -> dg.DagsterRun | 
     return None
 
 
+@dataclass
+class Running:
+    topology: Topology
+    instance: dg.DagsterInstance
+    emulator: TrackerEmulator
+    warehouse: Engine
+
+
+@contextmanager
+def _running(
+    root: Path,
+    emulator: TrackerEmulator,
+    warehouse_url: URL,
+    dagster_db: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    instance_overrides: dict[str, Any] | None = None,
+) -> Iterator[Running]:
+    """The three processes up on the emulator and the warehouse; on the way out every
+    process group is stopped, and no pid it started may be left."""
+    env = _environment(emulator, warehouse_url, dagster_db, root)
+    topology = Topology.prepare(root, env, instance_overrides)
+    for name in ("DAGSTER_HOME", "DAGSTER_PG_URL"):
+        monkeypatch.setenv(name, topology.env[name])
+    warehouse = create_engine(warehouse_url)
+    try:
+        topology.start_code_server()
+        topology.start_daemon()
+        topology.start_webserver()
+        with dg.DagsterInstance.get() as instance:
+            yield Running(topology, instance, emulator, warehouse)
+    finally:
+        warehouse.dispose()
+        pids = topology.stop()
+    assert [pid for pid in pids if pid_alive(pid)] == []
+
+
 def test_the_daemon_keeps_the_warehouse_current_on_the_production_topology(
     tmp_path: Path,
     tracker_emulator_factory: Any,
@@ -161,22 +201,55 @@ def test_the_daemon_keeps_the_warehouse_current_on_the_production_topology(
     emulator = tracker_emulator_factory(
         generate_org(seed=11, n_issues=60, span_days=20, now=recent_now())
     )
-    warehouse_url = database_factory()
-    env = _environment(emulator, warehouse_url, dagster_database, tmp_path)
-    topology = Topology.prepare(tmp_path, env)
-    for name in ("DAGSTER_HOME", "DAGSTER_PG_URL"):
-        monkeypatch.setenv(name, topology.env[name])
-    warehouse = create_engine(warehouse_url)
-    try:
-        topology.start_code_server()
-        topology.start_daemon()
-        topology.start_webserver()
-        with dg.DagsterInstance.get() as instance:
-            _live_checks(topology, instance, emulator, warehouse)
-    finally:
-        warehouse.dispose()
-        pids = topology.stop()
-    assert [pid for pid in pids if pid_alive(pid)] == []
+    with _running(tmp_path, emulator, database_factory(), dagster_database, monkeypatch) as running:
+        _live_checks(running.topology, running.instance, emulator, running.warehouse)
+
+
+def test_a_run_whose_worker_is_killed_fails_frees_its_pool_slot_and_its_work_gets_done(
+    tmp_path: Path,
+    tracker_emulator_factory: Any,
+    database_factory: Any,
+    dagster_database: URL,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An OOM kill of the run worker mid-sync. The code server fails the run; the pool slot
+    its step held is freed by run monitoring (`free_slots_after_run_end_seconds`: without
+    it every later sync waited for that slot forever); the work is then done by a run the
+    daemon starts on its own. deploy/dagster.yaml waits 120 s before freeing, 5 s here."""
+    emulator = tracker_emulator_factory(
+        generate_org(seed=12, n_issues=150, span_days=20, now=recent_now()), latency=0.1
+    )
+    faster = {"run_monitoring": {"free_slots_after_run_end_seconds": 5, "poll_interval_seconds": 5}}
+    with _running(
+        tmp_path, emulator, database_factory(), dagster_database, monkeypatch, faster
+    ) as running:
+        topology, instance, warehouse = running.topology, running.instance, running.warehouse
+        topology.wait(
+            lambda: _count(warehouse, "tracker_sync_runs WHERE kind = 'changelog'"),
+            240,
+            "the first sync's changelog step to start",
+        )
+        (victim,) = _runs(instance)
+        assert topology.kill_run_workers() != []
+        failed = topology.wait(
+            lambda: (
+                instance.get_run_by_id(victim.run_id).status in FINISHED
+                and instance.get_run_by_id(victim.run_id)
+            ),
+            120,
+            "the killed run to end",
+        )
+        assert failed.status == dg.DagsterRunStatus.FAILURE
+        topology.wait(lambda: _succeeded_after(instance, failed), 300, "a run after the killed one")
+        topology.wait(lambda: _mismatch(warehouse, emulator) is None, 60, "the warehouse to match")
+        assert not [r for r in _runs(instance) if r.status not in FINISHED]
+        # The step the dead worker left `running` in the journal was settled as abandoned.
+        assert _count(warehouse, "tracker_sync_runs WHERE status = 'running'") == 0
+
+
+def _count(engine: Engine, source: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(sa.text(f"SELECT count(*) FROM {source}")))
 
 
 def _wait_for_success(

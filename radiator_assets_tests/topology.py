@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+import psutil
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -85,12 +87,18 @@ class Topology:
     started_pids: list[int] = field(default_factory=list)
 
     @classmethod
-    def prepare(cls, root: Path, env: dict[str, str]) -> Topology:
-        """`$DAGSTER_HOME/dagster.yaml` = deploy/dagster.yaml; a workspace naming the code
-        server by host and port, as deploy/workspace.yaml does."""
+    def prepare(
+        cls, root: Path, env: dict[str, str], instance_overrides: dict[str, Any] | None = None
+    ) -> Topology:
+        """`$DAGSTER_HOME/dagster.yaml` = deploy/dagster.yaml (with `instance_overrides`
+        merged into its sections, if any); a workspace naming the code server by host and
+        port, as deploy/workspace.yaml does."""
         home = root / "dagster_home"
         home.mkdir(parents=True)
-        shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+        instance = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
+        for section, values in (instance_overrides or {}).items():
+            instance[section] = {**instance.get(section, {}), **values}
+        (home / "dagster.yaml").write_text(yaml.safe_dump(instance))
         topology = cls(root, {**env, "DAGSTER_HOME": str(home)})
         (root / "workspace.yaml").write_text(
             "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
@@ -123,7 +131,7 @@ class Topology:
             "code-server",
             str(BIN / "dagster"), "code-server", "start",
             "-m", "radiator_assets.definitions",
-            "-h", "127.0.0.1", "-p", str(self.code_port),
+            "-h", "127.0.0.1", "-p", str(self.code_port), "--location-name", LOCATION,
         )  # fmt: skip
         self.wait(self._code_server_answers, 180, "the code server to answer")
         return service
@@ -177,6 +185,19 @@ class Topology:
         os.killpg(service.process.pid, signal.SIGKILL)
         service.process.wait(timeout=30)
         return service.process.pid
+
+    def kill_run_workers(self) -> list[int]:
+        """SIGKILL the code server's run workers (the processes Dagster's code server starts
+        a run in: multiprocessing children of its gRPC server), as an OOM kill would."""
+        server = psutil.Process(self.services["code-server"].process.pid)
+        workers = [
+            child
+            for child in server.children(recursive=True)
+            if "multiprocessing.spawn" in " ".join(child.cmdline())
+        ]
+        for worker in workers:
+            worker.kill()
+        return [worker.pid for worker in workers]
 
     def stop(self) -> list[int]:
         """SIGTERM every group started here, then SIGKILL what is left; the pids started."""
