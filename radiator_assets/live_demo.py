@@ -47,7 +47,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from radiator_assets.demo import DEMO_ORG_ID, DEMO_QUERY, DEMO_TOKEN
+from radiator_assets.demo import DEMO_ORG_ID, DEMO_QUERY, DEMO_TOKEN, DemoOptions
 from radiator_assets.emulator import TrackerEmulator, generate_org
 from radiator_assets.emulator.live import Churn, ChurnStep
 from radiator_assets.runner import dagster_home, logs_dir
@@ -66,12 +66,9 @@ POLL = 0.5
 
 
 @dataclass(frozen=True)
-class ServeOptions:
+class ServeOptions(DemoOptions):
     """`radiator demo --serve`'s options; the organisation is `radiator demo`'s."""
 
-    issues: int = 400
-    seed: int = 7
-    span_days: int = 300
     port: int = 3000
     churn_seconds: float = 20.0
 

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from radiator_assets.cli import main
+from radiator_assets.emulator.process import output_lines
 from radiator_assets.live_demo import open_warehouse
 from radiator_assets.settings import get_settings
 from radiator_assets.storage import embedded
@@ -136,16 +136,7 @@ def _serve(env: dict[str, str], cwd: Path, *argv: str) -> Iterator[Demo]:
         text=True,
         bufsize=1,
     )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=pump, name="demo-stdout", daemon=True).start()
-    demo = Demo(process, lines)
+    demo = Demo(process, output_lines(process, "demo-stdout"))
     try:
         yield demo
     finally:

@@ -33,6 +33,21 @@ class EmulatorProcess:
     output: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
 
+def output_lines(process: subprocess.Popen[str], name: str) -> queue.Queue[str | None]:
+    """`process`'s output, line by line as it comes, then None; a daemon thread reads it
+    (so a reader can wait with a timeout instead of blocking on the pipe)."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, name=name, daemon=True).start()
+    return lines
+
+
 @contextmanager
 def emulator_process(
     *,
@@ -56,15 +71,7 @@ def emulator_process(
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=pump, name="emulator-stdout", daemon=True).start()
+    lines = output_lines(process, "emulator-stdout")
     banner: list[str] = []
     try:
         base_url = None
