@@ -142,7 +142,10 @@ def run_demo(options: DemoOptions) -> int:
         f"  RADIATOR_HISTORY_START={get_settings().history_start} "
         f"DAGSTER_HOME={dagster_home()} RADIATOR_HOME={home} "
         f"{bin_dir / 'dagster'} dev -m radiator_assets.definitions\n"
+        "(the emulator stopped with this command, so there the sensor finds no Tracker)\n"
         f"Export a report:  {bin_dir / 'radiator'} export report_ttm_details --format csv "
-        "--headers ru"
+        "--headers ru\n"
+        f"See the automation at work (a living Tracker, the sensor syncing it, until Ctrl-C):\n"
+        f"  {bin_dir / 'radiator'} demo --serve"
     )
     return 0

@@ -42,6 +42,8 @@ def test_the_demo_syncs_twice_and_prints_the_ttm_summary_and_pictures(
     assert Path(dev[-4]).is_absolute() and Path(dev[-4]).exists()
     assert dev[2] == f"RADIATOR_HOME={(tmp_path / 'home').resolve()}"
     assert dev[0].startswith("RADIATOR_HISTORY_START=")
+    # ... and it names the live demo, where the sensor has a Tracker to ask.
+    assert out.rstrip().endswith(f"{Path(dev[-4]).parent / 'radiator'} demo --serve")
 
     # Its runs are in the instance `dagster dev` opens, under the project's job, and the
     # changelog's months start at the organisation's first month, not at a fixed 2017.
