@@ -221,11 +221,12 @@ def nothing_to_sync(*, reports: bool) -> str | None:
         need = sync_need(
             engine, client, settings.tracker_query, timedelta(minutes=settings.sync_overlap_minutes)
         )
-    if not need.nothing or need.mark is None:
+    if not need.nothing:
         return None
     if reports and not _reports_current():
         return None
-    return f"nothing changed in Tracker since {need.mark:%Y-%m-%d %H:%M} UTC: no run started"
+    since = f"{need.mark:%Y-%m-%d %H:%M} UTC" if need.mark else "the last sync (no issue matched)"
+    return f"nothing changed in Tracker since {since}: no run started"
 
 
 def _reports_current() -> bool:

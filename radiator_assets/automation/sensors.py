@@ -176,7 +176,10 @@ def tracker_changes_sensor(
         )
         requests_made = int(client.counters["requests"])
     mark = need.mark
-    if mark is None or not _first_month_recorded(context):
+    # The mark, or what stands for it while every complete listing found no issue.
+    since = mark.isoformat() if mark else "a listing that found no issue"
+    cursor = mark.isoformat() if mark else ""
+    if not need.listed or not _first_month_recorded(context):
         # No complete listing of this query yet, or no first sync recorded every month: a
         # run over every month. A finished run under the key did not settle it (the query
         # changed, the warehouse was replaced, a run died): the key moves on.
@@ -189,14 +192,12 @@ def tracker_changes_sensor(
                     tags=whole_history_tags(),
                 )
             ],
-            cursor=mark.isoformat() if mark else "",
+            cursor=cursor,
         )
     if need.nothing:
         return dg.SensorResult(
-            skip_reason=dg.SkipReason(
-                f"nothing changed since {mark.isoformat()} ({requests_made} request)"
-            ),
-            cursor=mark.isoformat(),
+            skip_reason=dg.SkipReason(f"nothing changed since {since} ({requests_made} request)"),
+            cursor=cursor,
         )
     if need.changes is None:
         # An earlier run stopped before fetching some changelogs or rebuilding some history:
@@ -211,10 +212,10 @@ def tracker_changes_sensor(
         )
         # At most one catch-up an hour: quarantined records are retried without a storm.
         hour = datetime.now(UTC).strftime("%Y-%m-%dT%H")
-        run_key = f"catch-up:{mark.isoformat()}:{failures}:{hour}"
+        run_key = f"catch-up:{cursor or 'empty'}:{failures}:{hour}"
     else:
-        context.log.info(f"{need.changes.count} issue(s) changed since {mark.isoformat()}")
-        run_key = f"sync:{mark.isoformat()}..{need.changes.newest.isoformat()}:{failures}"
+        context.log.info(f"{need.changes.count} issue(s) changed since {since}")
+        run_key = f"sync:{cursor or 'empty'}..{need.changes.newest.isoformat()}:{failures}"
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
@@ -226,5 +227,5 @@ def tracker_changes_sensor(
                 tags=INCREMENTAL_RUN_TAGS,
             )
         ],
-        cursor=mark.isoformat(),
+        cursor=cursor,
     )

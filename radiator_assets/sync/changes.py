@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from radiator_assets.storage.models import TrackerTask
 from radiator_assets.sync import quarantine
 from radiator_assets.sync.changelog import oldest_pending_update
-from radiator_assets.sync.marks import listing_mark
+from radiator_assets.sync.marks import listing_completed, listing_mark
 from radiator_assets.tracker.errors import InvalidTrackerDatetime
 from radiator_assets.tracker.query import incremental_query, parse_tracker_datetime
 
@@ -52,13 +52,14 @@ def _updated_at(issue: dict[str, Any]) -> datetime | None:
 def listed_since(
     client: PagedSearch,
     base_query: str,
-    high_water_mark: datetime,
+    high_water_mark: datetime | None,
     *,
     overlap: timedelta,
     per_page: int = 100,
     max_pages: int = 50,
 ) -> dict[str, datetime]:
-    """Every issue the overlap window's search returns: id -> `updatedAt`."""
+    """Every issue the overlap window's search returns: id -> `updatedAt` (with no mark,
+    every issue of the query: it matched none when last listed, so it holds few)."""
     query = incremental_query(base_query, high_water_mark, overlap)
     listed: dict[str, datetime] = {}
     for page in range(1, max_pages + 1):
@@ -72,9 +73,14 @@ def listed_since(
     return listed
 
 
-def changes_among(conn: Connection, listed: dict[str, datetime], mark: datetime) -> Changes | None:
+def changes_among(
+    conn: Connection, listed: dict[str, datetime], mark: datetime | None
+) -> Changes | None:
     """The listed issues that are news: updated after the mark, or inside the overlap but
-    not stored as listed (Tracker indexed them late: the overlap exists for them)."""
+    not stored as listed (Tracker indexed them late: the overlap exists for them). With
+    no mark (the last complete listing found no issue) every listed issue is news."""
+    if mark is None:
+        return Changes(count=len(listed), newest=max(listed.values())) if listed else None
     within = [issue_id for issue_id, stamp in listed.items() if stamp <= mark]
     stored = (
         dict(
@@ -98,11 +104,13 @@ def changes_among(conn: Connection, listed: dict[str, datetime], mark: datetime)
 @dataclass(frozen=True)
 class SyncNeed:
     """What an incremental sync would find: the mark of the last complete listing (None
-    before the first), the changes since it, the oldest snapshot whose changelog an
-    earlier run left unfetched, whether a run died before rebuilding some history, and
-    whether records wait in the quarantine for their retry."""
+    before the first, or when it found no issue), whether any listing completed, the
+    changes since it, the oldest snapshot whose changelog an earlier run left unfetched,
+    whether a run died before rebuilding some history, and whether records wait in the
+    quarantine for their retry."""
 
     mark: datetime | None
+    listed: bool = True
     changes: Changes | None = None
     left_behind: datetime | None = None
     history_stale: bool = False
@@ -111,7 +119,7 @@ class SyncNeed:
     @property
     def nothing(self) -> bool:
         return (
-            self.mark is not None
+            self.listed
             and self.changes is None
             and self.left_behind is None
             and not self.history_stale
@@ -123,12 +131,13 @@ def sync_need(engine: Engine, client: PagedSearch, base_query: str, overlap: tim
     """One paged search (usually one request) and a few indexed reads of the warehouse."""
     with engine.connect() as conn:
         mark = listing_mark(conn, base_query)
-    if mark is None:
-        return SyncNeed(None)
+        if mark is None and not listing_completed(conn, base_query):
+            return SyncNeed(None, listed=False)
     listed = listed_since(client, base_query, mark, overlap=overlap)
     with engine.connect() as conn:
         return SyncNeed(
             mark,
+            True,
             changes_among(conn, listed, mark),
             oldest_pending_update(conn),
             bool(conn.scalar(sa.select(sa.exists().where(TASKS.c.history_stale)))),

@@ -24,8 +24,13 @@ STATE = TrackerSyncState.__table__
 
 def listing_mark(conn: Connection, query: str) -> datetime | None:
     """Where the next incremental listing of `query` starts (before the overlap); None
-    until a listing of it completed."""
+    until a listing of it completed, and while every complete listing found no issue."""
     return conn.scalar(sa.select(STATE.c.high_water_mark).where(STATE.c.query == query.strip()))
+
+
+def listing_completed(conn: Connection, query: str) -> bool:
+    """Whether a listing of `query` was ever read to its end (even one that found nothing)."""
+    return bool(conn.scalar(sa.select(sa.exists().where(STATE.c.query == query.strip()))))
 
 
 def record_complete_listing(

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import dagster as dg
 import sqlalchemy as sa
+from sqlalchemy.engine import URL
 
 from radiator_assets.automation.sensors import (
     BACKOFF_CAP_SECONDS,
@@ -15,8 +16,18 @@ from radiator_assets.automation.sensors import (
     tracker_changes_sensor,
 )
 from radiator_assets.emulator import TrackerEmulator
+from radiator_assets.resources import TrackerResource
+from radiator_assets.sync.issues import sync_issues
 from radiator_assets.sync.locking import sync_lock
-from radiator_assets_tests.assets.conftest import count, record_first_sync, run_full_sync
+from radiator_assets_tests.assets.conftest import (
+    FIELDS,
+    count,
+    fast_client,
+    record_first_sync,
+    resources_for,
+    run_full_sync,
+)
+from radiator_assets_tests.locked import locked
 
 
 def _tick(resources: dict[str, dg.ConfigurableResource]) -> dg.SensorResult | dg.SkipReason:
@@ -219,3 +230,36 @@ def test_a_tick_after_three_failed_runs_in_a_row_waits_and_says_until_when(
         str(result.skip_message),
     ), result.skip_message
     assert tracker_env.requests == []
+
+
+def test_a_query_that_matched_no_issue_is_not_synced_again_until_one_appears(
+    tracker_env: TrackerEmulator, engine: sa.Engine, database_url: URL
+) -> None:
+    """Found on the production topology: a complete listing that found nothing left no
+    mark, and every tick requested the whole first sync again (8 runs in 150 s)."""
+    query = "Queue: DEV"  # no issue lives there
+    with fast_client() as client:
+        listed = locked(sync_issues, engine, client, base_query=query, fields=FIELDS)
+    assert listed.seen == 0 and listed.listing_complete
+    resources = {
+        **resources_for(tracker_env, database_url),
+        "tracker": TrackerResource(
+            api_url=tracker_env.base_url,
+            token=tracker_env.token,
+            org_id=tracker_env.org_id,
+            query=query,
+        ),
+    }
+    with dg.instance_for_test() as instance:
+        record_first_sync(instance)
+        context = dg.build_sensor_context(instance=instance, resources=resources)
+        quiet = tracker_changes_sensor(context)
+        tracker_env.create_issue("DEV")
+        news = tracker_changes_sensor(context)
+
+    assert isinstance(quiet, dg.SensorResult) and not quiet.run_requests
+    assert quiet.skip_reason is not None
+    assert quiet.skip_reason.skip_message == (
+        "nothing changed since a listing that found no issue (1 request)"
+    )
+    assert _run_key(news).startswith("sync:empty..")
