@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -129,8 +130,9 @@ class TrackerResource(dg.ConfigurableResource):
             self._settings = settings_with(self, TRACKER_ENV)
         return self._settings
 
-    def client(self) -> TrackerClient:
-        return TrackerClient.from_settings(self.settings())
+    def client(self, **overrides: Any) -> TrackerClient:
+        """A client of these settings; `overrides` win (the sensor's shorter budget)."""
+        return TrackerClient.from_settings(self.settings(), **overrides)
 
     def metrics_config(self) -> MetricsConfig:
         if self._metrics is None:

@@ -267,7 +267,9 @@ def run_sync(
     # as the definitions load, and `radiator demo` sets it to its organisation's first day.
     from radiator_assets.assets.partitions import current_partition_key, first_month_recorded
     from radiator_assets.automation.jobs import (
+        INCREMENTAL_RUN_TAGS,
         PENDING_ONLY_OPS,
+        in_process_run_tags,
         tracker_sync_job,
         whole_history_tags,
     )
@@ -294,7 +296,10 @@ def run_sync(
         # and record any other month whose entries they store.
         first_sync = mark is None or not first_month_recorded(instance)
         partition = None if first_sync else current_partition_key()
-        tags = whole_history_tags() if first_sync else {}
+        tags = {
+            **(whole_history_tags() if first_sync else INCREMENTAL_RUN_TAGS),
+            **in_process_run_tags(),
+        }
         job = defs.resolve_job_def(tracker_sync_job.name)
         keys = dg.AssetSelection.from_string(" or ".join(selection)).resolve(
             job.asset_layer.asset_graph

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime
 
 import dagster as dg
@@ -36,6 +38,17 @@ PENDING_ONLY_OPS: dict[str, dict[str, object]] = {
 #: (`run_monitoring.max_runtime_seconds` in deploy/dagster.yaml), meant for first syncs.
 #: A run stopped by it keeps what it stored; the next run carries on.
 INCREMENTAL_RUN_TAGS = {"dagster/max_runtime": "3600"}
+
+
+#: Tags of a run executed in the `radiator sync` process itself: Dagster cannot watch an
+#: in-process run, so the sensor fails one whose process is gone (`in_process_run_tags`).
+HOST_TAG = "radiator/host"
+PID_TAG = "radiator/pid"
+
+
+def in_process_run_tags() -> dict[str, str]:
+    """Where this process runs: the host and the pid of a run executed in it."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
 
 
 def partition_range_tags(first_key: str, last_key: str) -> dict[str, str]:

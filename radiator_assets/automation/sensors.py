@@ -14,6 +14,8 @@ Tracker costs a failed run now and then, not one per tick.
 """
 
 import hashlib
+import os
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from itertools import takewhile
@@ -22,13 +24,15 @@ import dagster as dg
 
 from radiator_assets.assets.partitions import current_partition_key, first_month_recorded
 from radiator_assets.automation.jobs import (
+    HOST_TAG,
     INCREMENTAL_RUN_TAGS,
     PENDING_ONLY_OPS,
+    PID_TAG,
     tracker_sync_job,
     whole_history_tags,
 )
 from radiator_assets.resources import TrackerResource, WarehouseResource
-from radiator_assets.settings import get_settings
+from radiator_assets.settings import Settings, get_settings
 from radiator_assets.sync.changes import sync_need
 from radiator_assets.sync.sync_runs import failed_steps, settle_abandoned_runs
 
@@ -43,6 +47,12 @@ _UNDER_WAY = [
 ]
 AUTOMATION_RUN_CONFIG = {"ops": PENDING_ONLY_OPS}
 BACKOFF_CAP_SECONDS = 3600.0
+#: A tick must answer within Dagster's sensor timeout (60 s unless
+#: DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS says otherwise): its question to Tracker gets at
+#: most this retry budget and read timeout, so an outage shows as the tick's own error
+#: naming Tracker, not as Dagster's "unable to reach the user code server".
+SENSOR_MAX_RETRY_SECONDS = 20.0
+SENSOR_READ_TIMEOUT = 15.0
 # Dagster's run-retry tags: set on a failed run it will retry, and once the retry exists.
 WILL_RETRY_TAG = "dagster/will_retry"
 AUTO_RETRY_RUN_TAG = "dagster/auto_retry_run_id"
@@ -63,14 +73,18 @@ def _first_month_recorded(context: dg.SensorEvaluationContext) -> bool:
 
 def _run_in_hand(context: dg.SensorEvaluationContext) -> str | None:
     """Why a run of the sync job is already in hand, whoever started it: one is queued or
-    not finished, or the newest failed and Dagster's run retries will start it again."""
+    not finished, or the newest failed and Dagster's run retries will start it again. A
+    run of a `radiator sync` process on this host that is gone is failed first."""
     instance = _instance(context)
     if instance is None:
         return None
     job = tracker_sync_job.name
-    under_way = instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=_UNDER_WAY), limit=1)
-    if under_way:
-        run = under_way[0]
+    for run in instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=_UNDER_WAY)):
+        if _process_gone(run):
+            instance.report_run_failed(
+                run, f"the radiator sync process {run.tags[PID_TAG]} running it is gone"
+            )
+            continue
         return f"run {run.run_id[:8]} of {job} is {run.status.value.lower()}"
     newest = instance.get_runs(filters=dg.RunsFilter(job_name=job), limit=1)
     if (
@@ -79,10 +93,40 @@ def _run_in_hand(context: dg.SensorEvaluationContext) -> str | None:
         and newest[0].tags.get(WILL_RETRY_TAG) == "true"
         and AUTO_RETRY_RUN_TAG not in newest[0].tags
     ):
-        return (
-            f"run {newest[0].run_id[:8]} of {job} failed and Dagster's run retries start it again"
-        )
+        run = newest[0]
+        return f"run {run.run_id[:8]} of {job} failed and Dagster's run retries start it again"
     return None
+
+
+def _process_gone(run: dg.DagsterRun) -> bool:
+    """A run executed in a `radiator sync` process on this host whose process has ended
+    (killed: it could not record its own end). Dagster watches no in-process run."""
+    pid = run.tags.get(PID_TAG, "")
+    if run.tags.get(HOST_TAG) != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
+
+
+def _run_with_key(context: dg.SensorEvaluationContext, key: str) -> dg.DagsterRun | None:
+    instance = _instance(context)
+    if instance is None:
+        return None
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": key}), limit=1)
+    return runs[0] if runs else None
+
+
+def sensor_client_limits(settings: Settings) -> dict[str, float]:
+    """The client overrides of a tick: the settings' budget and timeout, capped."""
+    return {
+        "max_retry_seconds": min(settings.tracker_max_retry_seconds, SENSOR_MAX_RETRY_SECONDS),
+        "read_timeout": min(settings.tracker_read_timeout, SENSOR_READ_TIMEOUT),
+    }
 
 
 def retry_delay(failures_in_a_row: int, interval: float) -> float:
@@ -167,7 +211,7 @@ def tracker_changes_sensor(
     if settle_abandoned_runs(engine) is None:
         return dg.SkipReason("a sync is writing right now; the next tick looks again")
     failures = failed_steps(engine)
-    with tracker.client() as client:
+    with tracker.client(**sensor_client_limits(settings)) as client:
         need = sync_need(
             engine,
             client,
@@ -199,6 +243,9 @@ def tracker_changes_sensor(
             skip_reason=dg.SkipReason(f"nothing changed since {since} ({requests_made} request)"),
             cursor=cursor,
         )
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    # At most one catch-up an hour: quarantined records are retried without a storm.
+    catch_up = f"catch-up:{cursor or 'empty'}:{failures}:{hour:%Y-%m-%dT%H}"
     if need.changes is None:
         # An earlier run stopped before fetching some changelogs or rebuilding some history:
         # catch up without news.
@@ -208,18 +255,35 @@ def tracker_changes_sensor(
                 f"changelogs pending since {need.left_behind.isoformat()}"
                 if need.left_behind
                 else "stale history"
+                if need.history_stale
+                else "quarantined records"
             )
         )
-        # At most one catch-up an hour: quarantined records are retried without a storm.
-        hour = datetime.now(UTC).strftime("%Y-%m-%dT%H")
-        run_key = f"catch-up:{cursor or 'empty'}:{failures}:{hour}"
+        run_key = _retry_key(context, catch_up)
     else:
         context.log.info(f"{need.changes.count} issue(s) changed since {since}")
-        run_key = f"sync:{cursor or 'empty'}..{need.changes.newest.isoformat()}:{failures}"
+        run_key = _retry_key(
+            context, f"sync:{cursor or 'empty'}..{need.changes.newest.isoformat()}:{failures}"
+        )
+        if _run_with_key(context, run_key) is not None:
+            # A run did this work and succeeded, yet it shows again: an issue it had to
+            # quarantine is still inside the overlap. The hourly catch-up retries it.
+            run_key = _retry_key(context, catch_up)
+    done = _run_with_key(context, run_key)
+    if done is not None:
+        # Dagster would drop a request under a used key with no word in the UI: say why.
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(
+                f"run {done.run_id[:8]} did this work and left some (quarantined records or "
+                "changelogs it could not fetch); "
+                f"the next catch-up after {hour + timedelta(hours=1):%H:%M} UTC"
+            ),
+            cursor=cursor,
+        )
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=_retry_key(context, run_key),
+                run_key=run_key,
                 run_config=AUTOMATION_RUN_CONFIG,
                 # New entries land in the current month; the run records any other month
                 # whose entries it stores (a catch-up of older work) as it goes.

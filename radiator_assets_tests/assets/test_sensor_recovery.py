@@ -3,20 +3,26 @@ sync is not doubled, and changelogs a run left pending are caught up without new
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
 from datetime import timedelta
 
 import dagster as dg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from radiator_assets.automation.jobs import HOST_TAG, PID_TAG
 from radiator_assets.automation.sensors import (
     BACKOFF_CAP_SECONDS,
     retry_delay,
+    sensor_client_limits,
     tracker_changes_sensor,
 )
 from radiator_assets.emulator import TrackerEmulator
 from radiator_assets.resources import TrackerResource
+from radiator_assets.settings import Settings
 from radiator_assets.sync.issues import sync_issues
 from radiator_assets.sync.locking import sync_lock
 from radiator_assets_tests.assets.conftest import (
@@ -263,3 +269,92 @@ def test_a_query_that_matched_no_issue_is_not_synced_again_until_one_appears(
         "nothing changed since a listing that found no issue (1 request)"
     )
     assert _run_key(news).startswith("sync:empty..")
+
+
+@dg.job(name="tracker_sync")
+def _succeeding_tracker_sync() -> None:
+    """Stands for a run of the sync job that succeeded without settling the work."""
+
+    @dg.op
+    def settled_nothing() -> None:
+        pass
+
+    settled_nothing()
+
+
+def test_work_a_successful_run_left_is_caught_up_hourly_and_the_tick_says_so(
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
+) -> None:
+    """Found on the production topology: a run that quarantined an issue inside the overlap
+    succeeded, and every later tick asked for the same key, which Dagster dropped with an
+    empty skip reason; the issue was never fetched again."""
+    run_full_sync(engine)
+    tracker_env.advance_clock(timedelta(minutes=2))
+    tracker_env.add_changes(1)
+    with dg.instance_for_test() as instance:
+        record_first_sync(instance)
+        context = dg.build_sensor_context(instance=instance, resources=dagster_resources)
+        keys = []
+        for _ in range(2):
+            keys.append(_run_key(tracker_changes_sensor(context)))
+            done = _succeeding_tracker_sync.execute_in_process(
+                instance=instance, tags={"dagster/run_key": keys[-1]}
+            )
+            assert done.success
+        third = tracker_changes_sensor(context)
+
+    assert keys[0].startswith("sync:")
+    assert keys[1].startswith("catch-up:")
+    assert isinstance(third, dg.SensorResult) and not third.run_requests
+    assert third.skip_reason is not None
+    assert re.fullmatch(
+        r"run \w{8} did this work and left some \(quarantined records or changelogs it "
+        r"could not fetch\); the next catch-up after \d\d:00 UTC",
+        third.skip_reason.skip_message or "",
+    ), third.skip_reason
+
+
+def test_a_run_whose_radiator_sync_process_is_gone_is_failed_and_holds_nothing_back(
+    tracker_env: TrackerEmulator,
+    engine: sa.Engine,
+    dagster_resources: dict[str, dg.ConfigurableResource],
+) -> None:
+    """A `radiator sync` killed mid-run leaves its in-process run STARTED; nothing in
+    Dagster watches such a run, and the sensor would wait for it until its runtime limit."""
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    gone = dg.DagsterRun(
+        job_name="tracker_sync",
+        run_id="1a2b3c4d-run",
+        status=dg.DagsterRunStatus.STARTED,
+        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(finished.pid)},
+    )
+    alive = dg.DagsterRun(
+        job_name="tracker_sync",
+        run_id="5e6f7a8b-run",
+        status=dg.DagsterRunStatus.STARTED,
+        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
+    )
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources=dagster_resources)
+        instance.add_run(gone)
+        first = tracker_changes_sensor(context)
+        instance.add_run(alive)
+        second = tracker_changes_sensor(context)
+        status = instance.get_run_by_id(gone.run_id).status
+
+    assert status == dg.DagsterRunStatus.FAILURE
+    assert _run_key(first).startswith("initial-sync:")
+    assert isinstance(second, dg.SkipReason)
+    assert second.skip_message == (
+        "run 5e6f7a8b of tracker_sync is started; the next tick looks again"
+    )
+
+
+def test_a_tick_asks_tracker_within_dagsters_sensor_timeout() -> None:
+    generous = Settings(TRACKER_MAX_RETRY_SECONDS=300, TRACKER_READ_TIMEOUT=60)
+    assert sensor_client_limits(generous) == {"max_retry_seconds": 20.0, "read_timeout": 15.0}
+    tight = Settings(TRACKER_MAX_RETRY_SECONDS=3, TRACKER_READ_TIMEOUT=5)
+    assert sensor_client_limits(tight) == {"max_retry_seconds": 3.0, "read_timeout": 5.0}
