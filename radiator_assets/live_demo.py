@@ -31,6 +31,8 @@ Decisions:
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import os
 import signal
 import socket
@@ -39,7 +41,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -82,6 +84,17 @@ def serve(options: ServeOptions) -> int:
             code=2,
         )
     home = get_settings().home.resolve()
+    with one_live_demo(home) as holder:
+        if holder is not None:
+            return _fail(
+                f"another radiator demo --serve (pid {holder}) uses {home}",
+                "stop it first, or start this one with another RADIATOR_HOME",
+                code=2,
+            )
+        return _serve_owned(options, home)
+
+
+def _serve_owned(options: ServeOptions, home: Path) -> int:
     print(f"radiator demo --serve: data under {home}", flush=True)
     with _stop_requests() as stopping, ExitStack() as stack:
         code = _run(stack, stopping, options, home)
@@ -118,6 +131,27 @@ def _run(stack: ExitStack, stopping: threading.Event, options: ServeOptions, hom
         if dev.poll() is not None:
             return _fail(f"dagster dev stopped (exit code {dev.returncode})", f"see {log_path}")
     return 0
+
+
+@contextmanager
+def one_live_demo(home: Path) -> Iterator[str | None]:
+    """Hold `$RADIATOR_HOME/serve.lock` while this demo runs; yields None when held here,
+    else the pid written by the demo that holds it. Two live demos on one home would
+    feed two organisations into one warehouse (the same keys under different ids) and run
+    two daemons on one instance. The kernel releases the lock when the process ends, even
+    killed."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "serve.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            yield lock.read().strip() or "?"
+            return
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield None
 
 
 def _fail(what: str, todo: str, *, code: int = 1) -> int:
@@ -232,11 +266,28 @@ def _dagster_dev(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_terminated_with_this_process(),
         )
     try:
         yield process
     finally:
         stop_process_group(process)
+
+
+def _terminated_with_this_process() -> Callable[[], None] | None:
+    """For the child, between fork and exec: Linux sends it SIGTERM when this process ends,
+    however (a SIGKILL included), and dagster dev stops its webserver, daemon and code
+    server on SIGTERM. Elsewhere None (Ctrl-C and SIGTERM still stop everything in order).
+    The C function is looked up here, before the fork: the child only calls it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+
+    def set_parent_death_signal() -> None:
+        prctl(pr_set_pdeathsig, sigterm)
+
+    return set_parent_death_signal
 
 
 def stop_process_group(process: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:

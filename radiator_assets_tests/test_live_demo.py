@@ -29,7 +29,7 @@ from sqlalchemy.engine import URL
 
 from radiator_assets.cli import main
 from radiator_assets.emulator.process import output_lines
-from radiator_assets.live_demo import open_warehouse
+from radiator_assets.live_demo import one_live_demo, open_warehouse
 from radiator_assets.settings import get_settings
 from radiator_assets.storage import embedded
 
@@ -229,6 +229,44 @@ def test_serve_runs_live_until_ctrl_c_and_then_every_process_it_started_is_gone(
     assert len(_stored_keys(database_url)) > 40
     assert (dagster_home / "dagster.yaml").exists()
     assert _run_key(_runs(dagster_home)[0]).startswith("initial-sync:")
+
+
+@pytest.mark.slow
+def test_a_killed_live_demo_takes_dagster_dev_and_everything_it_started_with_it(
+    database_url: URL, tmp_path: Path
+) -> None:
+    """SIGKILL leaves no handler to run: the kernel tells dagster dev (its parent is gone),
+    and dagster dev stops its webserver, daemon and code server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKER_", "DAGSTER_"))}
+    env["RADIATOR_DATABASE_URL"] = database_url.render_as_string(hide_password=False)
+    env["RADIATOR_HOME"] = str(tmp_path / "home")
+    ui_port = _free_port()
+    argv = ("--issues", "20", "--port", str(ui_port), "--churn-seconds", "0")
+
+    with _serve(env, tmp_path, *argv) as demo:
+        demo.read_until("Ctrl-C stops everything", STARTUP)
+        demo.note_descendants()
+        assert len(demo.descendants) >= 4  # dagster dev, its webserver, daemon, code server
+        demo.process.kill()
+        demo.process.wait(timeout=EXIT)
+        _wait_for("every process it started to end", lambda: not demo.alive_descendants(), EXIT)
+
+    assert _bindable(ui_port)
+
+
+def test_a_second_live_demo_on_the_same_home_is_refused(
+    app_env: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two would feed two organisations into one warehouse (one key under two ids)."""
+    home = get_settings().home.resolve()
+    with one_live_demo(home) as holder:
+        assert holder is None
+        code = main(["demo", "--serve", "--port", str(_free_port())])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"radiator: error: another radiator demo --serve (pid {os.getpid()}) uses {home}" in err
+    with one_live_demo(home) as holder:  # released with its holder
+        assert holder is None
 
 
 @pytest.fixture
