@@ -228,10 +228,17 @@ def tracker_changes_sensor(
         # run over every month. A finished run under the key did not settle it (the query
         # changed, the warehouse was replaced, a run died): the key moves on.
         query = hashlib.sha1(settings.tracker_query.encode()).hexdigest()[:8]
+        key = _retry_key(context, f"initial-sync:{query}:{failures}", past=_FINISHED)
+        done = _run_with_key(context, key)
+        if done is not None:  # every retry key is used: Dagster would drop it without a word
+            return dg.SkipReason(
+                f"{key} was used by run {done.run_id[:8]}, which did not settle the first "
+                "sync: see its log"
+            )
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
-                    run_key=_retry_key(context, f"initial-sync:{query}:{failures}", past=_FINISHED),
+                    run_key=key,
                     run_config=AUTOMATION_RUN_CONFIG,
                     tags=whole_history_tags(),
                 )

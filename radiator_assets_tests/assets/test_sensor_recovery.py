@@ -3,6 +3,7 @@ sync is not doubled, and changelogs a run left pending are caught up without new
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -27,6 +28,7 @@ from radiator_assets.sync.issues import sync_issues
 from radiator_assets.sync.locking import sync_lock
 from radiator_assets_tests.assets.conftest import (
     FIELDS,
+    QUERY,
     count,
     fast_client,
     record_first_sync,
@@ -358,3 +360,28 @@ def test_a_tick_asks_tracker_within_dagsters_sensor_timeout() -> None:
     assert sensor_client_limits(generous) == {"max_retry_seconds": 20.0, "read_timeout": 15.0}
     tight = Settings(TRACKER_MAX_RETRY_SECONDS=3, TRACKER_READ_TIMEOUT=5)
     assert sensor_client_limits(tight) == {"max_retry_seconds": 3.0, "read_timeout": 5.0}
+
+
+def test_a_first_sync_whose_every_retry_key_is_used_says_so_instead_of_a_silent_drop(
+    tracker_env: TrackerEmulator, dagster_resources: dict[str, dg.ConfigurableResource]
+) -> None:
+    base = f"initial-sync:{hashlib.sha1(QUERY.encode()).hexdigest()[:8]}:0"
+    keys = [base] + [f"{base}:retry{n}" for n in range(1, 101)]
+    with dg.instance_for_test() as instance:
+        for n, key in enumerate(keys):
+            instance.add_run(
+                dg.DagsterRun(
+                    job_name="tracker_sync",
+                    run_id=f"{n:08d}-run",
+                    status=dg.DagsterRunStatus.SUCCESS,
+                    tags={"dagster/run_key": key},
+                )
+            )
+        context = dg.build_sensor_context(instance=instance, resources=dagster_resources)
+        result = tracker_changes_sensor(context)
+
+    assert isinstance(result, dg.SkipReason)
+    assert result.skip_message == (
+        f"{base}:retry100 was used by run 00000100, which did not settle the first sync: "
+        "see its log"
+    )
