@@ -4,13 +4,19 @@ Its cursor is the mark of the last complete listing, read from the warehouse
 on every tick, so it only moves once a run has listed and committed
 everything; the run key names the mark, the newest change and how many sync
 steps have failed so far, so a tick never starts the same work twice, and
-work a failed run left behind is requested again on the next tick. While a
-run of the sync job is queued or under way, or failed and is about to be
-retried by Dagster's run retries, a tick asks Tracker nothing and requests
-nothing: between a run's steps the warehouse looks like work left behind, and
-a second run would only wait for the first. After failed runs in
-a row, the next request waits longer each time (`retry_delay`): an outage of
-Tracker costs a failed run now and then, not one per tick.
+work a failed run left behind is requested again on the next tick.
+
+* While a run of the sync job is queued or under way, or failed and is about
+  to be retried by Dagster's run retries, a tick asks Tracker nothing and
+  requests nothing: between a run's steps the warehouse looks like work left
+  behind, and a second run would only wait for the first. A `radiator sync`
+  run whose process on this host is gone is failed first (Dagster watches no
+  in-process run).
+* After failed runs in a row the next request waits longer each time
+  (`retry_delay`): an outage costs a failed run now and then, not one per tick.
+* Work a successful run left (an issue it quarantined, still in the overlap)
+  goes to that hour's catch-up; a key already used is never requested again
+  (Dagster would drop it without a word): the tick says why it skips.
 """
 
 import hashlib
