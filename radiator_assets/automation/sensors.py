@@ -120,6 +120,7 @@ def _process_gone(run: dg.DagsterRun) -> bool:
 
 
 def _run_with_key(context: dg.SensorEvaluationContext, key: str) -> dg.DagsterRun | None:
+    """The newest run requested under `key`; None when there is none (or no instance)."""
     instance = _instance(context)
     if instance is None:
         return None
@@ -179,15 +180,10 @@ def _retry_key(
     (failed or canceled by default). Dagster starts one run per key: a run that died
     before its first sync step, while waiting for the lock, would otherwise keep its work
     from being asked for again."""
-    instance = _instance(context)
-    if instance is None:
-        return key  # no runs to ask
     candidate = key
     for attempt in range(1, most + 1):
-        runs = instance.get_runs(
-            filters=dg.RunsFilter(tags={"dagster/run_key": candidate}), limit=1
-        )
-        if not runs or runs[0].status not in past:
+        run = _run_with_key(context, candidate)
+        if run is None or run.status not in past:
             return candidate
         candidate = f"{key}:retry{attempt}"
     return candidate
