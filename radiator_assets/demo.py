@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from radiator_assets.cli_output import print_sync_summary, print_table
-from radiator_assets.emulator import TrackerEmulator, generate_org
+from radiator_assets.emulator import Org, TrackerEmulator, generate_org
 from radiator_assets.runner import SyncOutcome, dagster_home, run_sync
 from radiator_assets.settings import get_settings
 from radiator_assets.storage.engine import display_url, get_engine
@@ -38,18 +38,30 @@ class DemoOptions:
     changed_share: float = 0.05
 
 
-def _point_settings_at(emulator: TrackerEmulator, first_day: date) -> None:
-    """The demo's Tracker is the emulator: the same variables a user would set, the
-    history starting on the emulated organisation's first day."""
-    os.environ.update(
-        {
-            "TRACKER_API_URL": emulator.base_url,
-            "TRACKER_TOKEN": DEMO_TOKEN,
-            "TRACKER_ORG_ID": DEMO_ORG_ID,
-            "TRACKER_QUERY": DEMO_QUERY,
-            "RADIATOR_HISTORY_START": first_day.isoformat(),
-        }
+def demo_organisation(options: DemoOptions, now: datetime) -> tuple[Org, date]:
+    """The demo's generated organisation, its clock ending at `now`, and its first day
+    (where the changelog's partitions start)."""
+    org = generate_org(
+        seed=options.seed, n_issues=options.issues, now=now, span_days=options.span_days
     )
+    return org, (now - timedelta(days=options.span_days + 1)).date()
+
+
+def demo_tracker_env(emulator: TrackerEmulator, first_day: date) -> dict[str, str]:
+    """The variables a user would set to point radiator at the demo's emulator, the
+    history starting on its organisation's first day (`TRACKER_CLOUD_ORG_ID` unset)."""
+    return {
+        "TRACKER_API_URL": emulator.base_url,
+        "TRACKER_TOKEN": DEMO_TOKEN,
+        "TRACKER_ORG_ID": DEMO_ORG_ID,
+        "TRACKER_QUERY": DEMO_QUERY,
+        "RADIATOR_HISTORY_START": first_day.isoformat(),
+    }
+
+
+def _point_settings_at(emulator: TrackerEmulator, first_day: date) -> None:
+    """The demo's Tracker is the emulator: this process's settings read its variables."""
+    os.environ.update(demo_tracker_env(emulator, first_day))
     os.environ.pop("TRACKER_CLOUD_ORG_ID", None)
     get_settings.cache_clear()
 
@@ -108,11 +120,8 @@ def run_demo(options: DemoOptions) -> int:
 
     # The emulated organisation's clock ends yesterday so its next day is today.
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
-    org = generate_org(
-        seed=options.seed, n_issues=options.issues, now=now, span_days=options.span_days
-    )
+    org, first_day = demo_organisation(options, now)
     with TrackerEmulator(org, token=DEMO_TOKEN, org_id=DEMO_ORG_ID) as emulator:
-        first_day = (now - timedelta(days=options.span_days + 1)).date()
         _point_settings_at(emulator, first_day)
         print(
             f"Tracker emulator: {emulator.base_url} ({options.issues} issues, seed {options.seed})"

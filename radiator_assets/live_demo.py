@@ -44,13 +44,19 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from radiator_assets.demo import DEMO_ORG_ID, DEMO_QUERY, DEMO_TOKEN, DemoOptions
-from radiator_assets.emulator import TrackerEmulator, generate_org
+from radiator_assets.demo import (
+    DEMO_ORG_ID,
+    DEMO_TOKEN,
+    DemoOptions,
+    demo_organisation,
+    demo_tracker_env,
+)
+from radiator_assets.emulator import TrackerEmulator
 from radiator_assets.emulator.live import Churn, ChurnStep
 from radiator_assets.runner import dagster_home, logs_dir
 from radiator_assets.settings import get_settings
@@ -204,12 +210,9 @@ def open_warehouse(stack: ExitStack) -> sa.Engine:
 
 def _start_tracker(stack: ExitStack, options: ServeOptions) -> tuple[TrackerEmulator, date]:
     """The emulator serving an organisation whose clock ends now; its first day."""
-    now = datetime.now(UTC).replace(microsecond=0)
-    org = generate_org(
-        seed=options.seed, n_issues=options.issues, now=now, span_days=options.span_days
-    )
+    org, first_day = demo_organisation(options, datetime.now(UTC).replace(microsecond=0))
     emulator = stack.enter_context(TrackerEmulator(org, token=DEMO_TOKEN, org_id=DEMO_ORG_ID))
-    return emulator, (now - timedelta(days=options.span_days + 1)).date()
+    return emulator, first_day
 
 
 def _churn(emulator: TrackerEmulator, options: ServeOptions) -> Churn | None:
@@ -231,11 +234,7 @@ def dagster_env(emulator: TrackerEmulator, first_day: date, home: Path) -> dict[
     env.pop("TRACKER_CLOUD_ORG_ID", None)
     env.update(
         {
-            "TRACKER_API_URL": emulator.base_url,
-            "TRACKER_TOKEN": DEMO_TOKEN,
-            "TRACKER_ORG_ID": DEMO_ORG_ID,
-            "TRACKER_QUERY": DEMO_QUERY,
-            "RADIATOR_HISTORY_START": first_day.isoformat(),
+            **demo_tracker_env(emulator, first_day),
             "RADIATOR_HOME": str(home),
             "DAGSTER_HOME": str(dagster_home()),
             "RADIATOR_SENSOR_INTERVAL": str(SENSOR_INTERVAL),
