@@ -13,8 +13,10 @@ cheap; the UI still shows, runs and reports each check by its own name.
 from collections.abc import Iterator
 
 import dagster as dg
+from sqlalchemy.engine import Connection
 
 from radiator_assets.assets.tracker import tracker_changelog, tracker_issues, tracker_task_history
+from radiator_assets.metrics.config import MetricsConfig
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.storage import quality
 
@@ -65,11 +67,10 @@ def _result(
     )
 
 
-def history_is_continuous(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    with warehouse.engine().connect() as conn:
-        overlapping = quality.overlapping_stays(conn)
-        several_open = quality.tasks_with_several_open_stays(conn)
-        orphans = quality.orphan_history_rows(conn)
+def history_is_continuous(conn: Connection) -> dg.AssetCheckResult:
+    overlapping = quality.overlapping_stays(conn)
+    several_open = quality.tasks_with_several_open_stays(conn)
+    orphans = quality.orphan_history_rows(conn)
     passed = overlapping.ok and several_open.ok and orphans.ok
     return dg.AssetCheckResult(
         check_name=HISTORY_CONTINUOUS.name,
@@ -90,12 +91,8 @@ def history_is_continuous(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-def history_statuses_are_configured(
-    warehouse: WarehouseResource, tracker: TrackerResource
-) -> dg.AssetCheckResult:
-    config = tracker.metrics_config()
-    with warehouse.engine().connect() as conn:
-        statuses = quality.distinct_statuses(conn)
+def history_statuses_are_configured(conn: Connection, config: MetricsConfig) -> dg.AssetCheckResult:
+    statuses = quality.distinct_statuses(conn)
     unknown = [
         {"status": name, "key": key, "stays": stays}
         for name, key, stays in statuses
@@ -116,11 +113,8 @@ def history_statuses_are_configured(
     )
 
 
-def _quarantine_result(
-    spec: dg.AssetCheckSpec, warehouse: WarehouseResource, kind: str
-) -> dg.AssetCheckResult:
-    with warehouse.engine().connect() as conn:
-        found = quality.open_quarantine(conn, kind)
+def _quarantine_result(spec: dg.AssetCheckSpec, conn: Connection, kind: str) -> dg.AssetCheckResult:
+    found = quality.open_quarantine(conn, kind)
     examples = "; ".join(f"{r['key'] or r['ref']}: {r['reason']}" for r in found.sample[:2])
     return _result(
         spec,
@@ -133,7 +127,8 @@ def _quarantine_result(
 
 @dg.multi_asset_check(specs=[ISSUES_QUARANTINE], name="tracker_issues_checks")
 def tracker_issues_checks(warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
-    yield _quarantine_result(ISSUES_QUARANTINE, warehouse, "issue")
+    with warehouse.engine().connect() as conn:
+        yield _quarantine_result(ISSUES_QUARANTINE, conn, "issue")
 
 
 @dg.multi_asset_check(
@@ -142,8 +137,8 @@ def tracker_issues_checks(warehouse: WarehouseResource) -> Iterator[dg.AssetChec
 def tracker_changelog_checks(warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
     with warehouse.engine().connect() as conn:
         duplicates = quality.duplicate_changelog_ids(conn)
-    yield _result(CHANGELOG_NO_DUPLICATES, duplicates, "duplicated entry ids")
-    yield _quarantine_result(CHANGELOG_QUARANTINE, warehouse, "changelog")
+        yield _result(CHANGELOG_NO_DUPLICATES, duplicates, "duplicated entry ids")
+        yield _quarantine_result(CHANGELOG_QUARANTINE, conn, "changelog")
 
 
 @dg.multi_asset_check(
@@ -153,11 +148,12 @@ def tracker_changelog_checks(warehouse: WarehouseResource) -> Iterator[dg.AssetC
 def tracker_task_history_checks(
     warehouse: WarehouseResource, tracker: TrackerResource
 ) -> Iterator[dg.AssetCheckResult]:
+    config = tracker.metrics_config()
     with warehouse.engine().connect() as conn:
         duplicates = quality.duplicate_stays(conn)
-    yield _result(HISTORY_NO_DUPLICATES, duplicates, "duplicated stays")
-    yield history_is_continuous(warehouse)
-    yield history_statuses_are_configured(warehouse, tracker)
+        yield _result(HISTORY_NO_DUPLICATES, duplicates, "duplicated stays")
+        yield history_is_continuous(conn)
+        yield history_statuses_are_configured(conn, config)
 
 
 TRACKER_CHECKS = [tracker_issues_checks, tracker_changelog_checks, tracker_task_history_checks]
