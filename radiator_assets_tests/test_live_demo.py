@@ -29,31 +29,16 @@ from sqlalchemy.engine import URL
 
 from radiator_assets.cli import main
 from radiator_assets.emulator.process import output_lines
-from radiator_assets.live_demo import one_live_demo, open_warehouse
+from radiator_assets.live_demo import one_live_demo, open_warehouse, port_free
 from radiator_assets.settings import get_settings
 from radiator_assets.storage import embedded
+from radiator_assets_tests.topology import free_port, run_key
 
 #: bounds on waits (never asserted: a loaded machine is slower, not wrong)
 STARTUP = 180.0
 SYNCS = 240.0
 EXIT = 120.0
 LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _wait_for(what: str, condition: Callable[[], Any], timeout: float) -> Any:
@@ -170,10 +155,6 @@ def _runs(dagster_home: Path) -> list[dg.DagsterRun]:
         instance.dispose()
 
 
-def _run_key(run: dg.DagsterRun) -> str:
-    return run.tags.get("dagster/run_key", "")
-
-
 @pytest.mark.slow
 def test_serve_runs_live_until_ctrl_c_and_then_every_process_it_started_is_gone(
     database_url: URL, tmp_path: Path
@@ -182,7 +163,7 @@ def test_serve_runs_live_until_ctrl_c_and_then_every_process_it_started_is_gone(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKER_", "DAGSTER_"))}
     env["RADIATOR_DATABASE_URL"] = database_url.render_as_string(hide_password=False)
     env["RADIATOR_HOME"] = str(home)
-    ui_port = _free_port()
+    ui_port = free_port()
     argv = ("--issues", "40", "--port", str(ui_port), "--churn-seconds", "2")
 
     with _serve(env, tmp_path, *argv) as demo:
@@ -206,14 +187,14 @@ def test_serve_runs_live_until_ctrl_c_and_then_every_process_it_started_is_gone(
             created = set(re.findall(r"created ([A-Z]+-\d+)", "\n".join(demo.out)))
             runs = _runs(dagster_home)
             return bool(created & _stored_keys(database_url)) and any(
-                _run_key(r).startswith("sync:") and r.status == dg.DagsterRunStatus.SUCCESS
+                run_key(r).startswith("sync:") and r.status == dg.DagsterRunStatus.SUCCESS
                 for r in runs
             )
 
         _wait_for("the sensor's syncs of the living organisation", synced, SYNCS)
         first = _runs(dagster_home)[0]
         assert first.job_name == "tracker_sync"
-        assert _run_key(first).startswith("initial-sync:")
+        assert run_key(first).startswith("initial-sync:")
         assert first.status == dg.DagsterRunStatus.SUCCESS
         assert len(_stored_keys(database_url)) > 40
 
@@ -224,11 +205,11 @@ def test_serve_runs_live_until_ctrl_c_and_then_every_process_it_started_is_gone(
         demo.read_until("stopped; the data stays under", 10)
 
     assert demo.alive_descendants() == []
-    assert _bindable(ui_port) and _bindable(tracker_port)
+    assert port_free(ui_port) and port_free(tracker_port)
     # The data stays: the warehouse, the Dagster instance and its runs.
     assert len(_stored_keys(database_url)) > 40
     assert (dagster_home / "dagster.yaml").exists()
-    assert _run_key(_runs(dagster_home)[0]).startswith("initial-sync:")
+    assert run_key(_runs(dagster_home)[0]).startswith("initial-sync:")
 
 
 @pytest.mark.slow
@@ -240,7 +221,7 @@ def test_a_killed_live_demo_takes_dagster_dev_and_everything_it_started_with_it(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKER_", "DAGSTER_"))}
     env["RADIATOR_DATABASE_URL"] = database_url.render_as_string(hide_password=False)
     env["RADIATOR_HOME"] = str(tmp_path / "home")
-    ui_port = _free_port()
+    ui_port = free_port()
     argv = ("--issues", "20", "--port", str(ui_port), "--churn-seconds", "0")
 
     with _serve(env, tmp_path, *argv) as demo:
@@ -251,7 +232,7 @@ def test_a_killed_live_demo_takes_dagster_dev_and_everything_it_started_with_it(
         demo.process.wait(timeout=EXIT)
         _wait_for("every process it started to end", lambda: not demo.alive_descendants(), EXIT)
 
-    assert _bindable(ui_port)
+    assert port_free(ui_port)
 
 
 def test_a_second_live_demo_on_the_same_home_is_refused(
@@ -261,7 +242,7 @@ def test_a_second_live_demo_on_the_same_home_is_refused(
     home = get_settings().home.resolve()
     with one_live_demo(home) as holder:
         assert holder is None
-        code = main(["demo", "--serve", "--port", str(_free_port())])
+        code = main(["demo", "--serve", "--port", str(free_port())])
     err = capsys.readouterr().err
     assert code == 2
     assert f"radiator: error: another radiator demo --serve (pid {os.getpid()}) uses {home}" in err

@@ -37,7 +37,7 @@ from radiator_assets.storage.engine import create_engine
 from radiator_assets.sync.marks import listing_mark
 from radiator_assets_tests.assets.conftest import QUERY, recent_now
 from radiator_assets_tests.conftest import create_database, drop_database
-from radiator_assets_tests.topology import LOCATION, Topology, pid_alive
+from radiator_assets_tests.topology import LOCATION, Topology, pid_alive, run_key
 
 pytestmark = pytest.mark.slow
 
@@ -132,10 +132,6 @@ def _runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return list(reversed(instance.get_runs(filters=dg.RunsFilter(job_name=JOB))))
 
 
-def _run_key(run: dg.DagsterRun) -> str:
-    return run.tags.get("dagster/run_key", "")
-
-
 def _ticks(topology: Topology) -> dict[str, Any]:
     selector = {
         "repositoryLocationName": LOCATION,
@@ -150,7 +146,7 @@ def _ticks(topology: Topology) -> dict[str, Any]:
 def _finished(instance: dg.DagsterInstance, key_prefix: str) -> dg.DagsterRun | None:
     """The first run whose key starts with `key_prefix`, once it finished."""
     for run in _runs(instance):
-        if _run_key(run).startswith(key_prefix) and run.status in FINISHED:
+        if run_key(run).startswith(key_prefix) and run.status in FINISHED:
             return run
     return None
 
@@ -275,7 +271,7 @@ def _live_checks(
     changed = emulator.add_changes(20)
     assert len(changed) == 20
     topology.wait(
-        lambda: any(_run_key(r).startswith("sync:") for r in _runs(instance)),
+        lambda: any(run_key(r).startswith("sync:") for r in _runs(instance)),
         120,
         "the sensor to request an incremental run",
     )
@@ -283,7 +279,7 @@ def _live_checks(
     topology.start_daemon()
     incremental = _wait_for_success(topology, instance, "sync:", "the incremental run")
     topology.wait(lambda: _mismatch(warehouse, emulator) is None, 60, "the warehouse to match")
-    assert [_run_key(r).split(":")[0] for r in _runs(instance)] == ["initial-sync", "sync"]
+    assert [run_key(r).split(":")[0] for r in _runs(instance)] == ["initial-sync", "sync"]
     assert incremental.tags["dagster/partition"] == current_partition_key()
 
     # 3. Nothing changes: ticks are skipped with their reason and request count; no run.

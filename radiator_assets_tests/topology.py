@@ -24,8 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import dagster as dg
 import psutil
 import yaml
+
+from radiator_assets.live_demo import stop_process_group
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -51,17 +54,9 @@ def pid_alive(pid: int) -> bool:
     return False
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live pids of the process group `pgid` (from /proc: no library needed on Linux)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = (entry / "stat").read_text().split(") ", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(entry.name))
-    return members
+def run_key(run: dg.DagsterRun) -> str:
+    """The run key a sensor or schedule requested the run under ("" for others)."""
+    return run.tags.get("dagster/run_key", "")
 
 
 @dataclass
@@ -200,21 +195,10 @@ class Topology:
         return [worker.pid for worker in workers]
 
     def stop(self) -> list[int]:
-        """SIGTERM every group started here, then SIGKILL what is left; the pids started."""
+        """Stop every group started here (SIGTERM, then SIGKILL for what lingers, as the
+        live demo stops dagster dev); the pids started."""
         for service in self.services.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(service.process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for service in self.services.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for pgid in self.started_pids:
-            for pid in group_members(pgid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        for service in self.services.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                service.process.wait(timeout=10)
+            stop_process_group(service.process)
         return list(self.started_pids)
 
     def logs(self) -> str:
