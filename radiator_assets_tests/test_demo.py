@@ -34,7 +34,14 @@ def test_the_demo_syncs_twice_and_prints_the_ttm_summary_and_pictures(
     assert "3 new" in out.split("== Incremental sync")[1]
     assert "== TTM summary per team" in out
     pictures = [Path(line.strip()) for line in out.splitlines() if line.strip().endswith(".png")]
-    assert {p.name for p in pictures} == {"ttm_heatmap.png", "cumulative_flow.png", "aging_wip.png"}
+    assert {p.name for p in pictures} == {
+        "ttm_heatmap_p85.png",
+        "ttm_heatmap_median.png",
+        "ttm_heatmap_mean.png",
+        "cumulative_flow.png",
+        "aging_wip.png",
+        "status_activity.png",
+    }
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pictures)
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
     # The printed commands work pasted into a new shell: executables by absolute path.

@@ -151,7 +151,8 @@ def _spec(name: str, description: str, deps: Sequence[Any] = ()) -> dg.AssetSpec
         _spec(
             SUMMARY,
             "Finished tasks per (period, team) and (period, lead): count, mean, median, p85, "
-            "max of TTM, TTD, Tail, DevLT and pause; over-threshold counts. Heatmap picture.",
+            "max of TTM, TTD, Tail, DevLT and pause; over-threshold counts. Heatmaps of p85, "
+            "median and mean with a WiP column.",
         ),
         _spec(
             FLOW,
@@ -190,7 +191,8 @@ def product_reports(
     metadata=table_definition_metadata(REPORT_TABLES["report_status_activity"]),
     description=(
         "Product-queue status changes in the last full week and the week before, per author "
-        "and per team, with the trend; open tasks in discovery and delivery."
+        "and per team, with the trend; open tasks in discovery and delivery. Table picture "
+        "with trend arrows."
     ),
 )
 def report_status_activity(
@@ -200,7 +202,9 @@ def report_status_activity(
     tracker: TrackerResource,
 ) -> dg.MaterializeResult:
     inputs = report_inputs(context, config, tracker.metrics_config())
-    result = build_status_activity(warehouse.engine(), inputs)
+    result = build_status_activity(
+        warehouse.engine(), inputs, pictures_dir=tracker.settings().reports_dir
+    )
     return dg.MaterializeResult(metadata=report_metadata(result, inputs))
 
 

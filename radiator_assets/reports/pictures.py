@@ -1,15 +1,32 @@
 """PNG pictures of the reports, drawn with matplotlib's Agg renderer (no display, no pyplot).
 
-* `ttm_heatmap.png`: team x period, p85 and median of TTM, Tail and DevLT
-  (report_ttm_summary); cells over the metric's threshold are outlined in red
-  and their value is marked with "!";
+* `ttm_heatmap_p85.png`, `ttm_heatmap_median.png`, `ttm_heatmap_mean.png`: one
+  picture per statistic (like the predecessor's one file per aggregation, so a
+  cell keeps room for its value and task count), each with a TTM, a Tail and a
+  DevLT panel of team x period, plus a **WiP** column. Period cells come from
+  report_ttm_summary (finished tasks); the WiP column is the predecessor's (its
+  details rows with an empty quarter and "Разработка" = 1): report_ttm_details
+  rows that are unfinished and went through development, TTM / Tail / DevLT
+  measured to as_of, aggregated in SQL (`WIP_SQL`: `percentile_cont` is the
+  summary's linear interpolation). Unlike the predecessor the period cells are
+  not limited to tasks that went through development: they are the summary's,
+  the numbers every other report shows. Each panel has a colour bar from 0 to
+  twice the metric's threshold (the threshold marked); cells over the threshold
+  are outlined in red and marked "!"; a cell without data is hatched grey, a
+  measured 0 is coloured like any value (the legend says so);
 * `cumulative_flow.png`: tasks per block at each week's end, stacked
   (report_flow_weekly, all teams);
 * `aging_wip.png`: open tasks by current status and age in it, red when older
-  than the team's p85 for that status (report_aging_wip).
+  than the team's p85 for that status (report_aging_wip);
+* `status_activity.png`: report_status_activity as a table, each team followed
+  by its authors: status changes (distinct tasks) in the week before and in the
+  last full week, the trend of each as an arrow (▲ more, ▼ fewer, = the same;
+  what the predecessor's TODO asked for), open tasks in discovery and delivery.
 
 Files are written next to each other under `settings.reports_dir` and replaced
-atomically (write to a temporary name, then rename).
+atomically (write to a temporary name, then rename). The heatmaps and the table
+have a figure size computed from their rows and columns (not cropped to the
+drawing), so their pixel size is known in advance.
 """
 
 from __future__ import annotations
@@ -18,21 +35,45 @@ import os
 import random
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from matplotlib import colormaps, patheffects
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 from sqlalchemy.engine import Engine
 
+from radiator_assets.metrics.config import MetricsConfig
 from radiator_assets.reports.common import ReportInputs
 
-HEATMAP = "ttm_heatmap.png"
 CFD = "cumulative_flow.png"
 AGING = "aging_wip.png"
+ACTIVITY = "status_activity.png"
 HEATMAP_METRICS = (("ttm", "TTM"), ("tail", "Tail"), ("devlt", "DevLT"))
-HEATMAP_STATS = (("p85", "p85"), ("median", "median"))
+#: statistic (report_ttm_summary column suffix) -> its label
+HEATMAP_STATS = {"p85": "p85", "median": "median", "mean": "mean"}
+HEATMAP_FILES = {stat: f"ttm_heatmap_{stat}.png" for stat in HEATMAP_STATS}
+WIP_COLUMN = "WiP"
+WIP_SQL = (
+    "SELECT team AS name, "
+    + ", ".join(
+        f"count({m}) AS {m}_count, avg({m})::float8 AS {m}_mean, "
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {m}) AS {m}_median, "
+        f"percentile_cont(0.85) WITHIN GROUP (ORDER BY {m}) AS {m}_p85"
+        for m, _ in HEATMAP_METRICS
+    )
+    + " FROM report_ttm_details WHERE NOT finished AND went_through_development GROUP BY team"
+)
+HEAT_CMAP = colormaps["RdYlGn_r"].with_extremes(bad="#eeeeee")
+NO_DATA_STYLE: dict[str, Any] = {
+    "facecolor": "#eeeeee",
+    "edgecolor": "#9e9e9e",
+    "hatch": "///",
+    "linewidth": 0,
+}
 CFD_ORDER = ("done", "cancelled", "delivery", "paused", "discovery", "backlog")
 CFD_COLORS = {
     "done": "#4caf50",
@@ -45,10 +86,11 @@ CFD_COLORS = {
 MAX_SCATTER_POINTS = 20_000
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path, *, tight: bool = True) -> Path:
+    """Write the PNG atomically; `tight` crops it to the drawing (unknown pixel size)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight" if tight else None)
     os.replace(tmp, path)
     return path
 
@@ -60,65 +102,142 @@ def _empty(fig: Figure, title: str, message: str) -> None:
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=12)
 
 
-def render_heatmap(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
-    """`rows`: report_ttm_summary rows of dimension 'team' (attribute access)."""
-    order = {p.name: i for i, p in enumerate(inputs.config.periods)}
-    periods = sorted({r.period for r in rows}, key=lambda p: (order.get(p, len(order)), p))
-    teams = sorted({r.name for r in rows})
-    by_cell = {(r.name, r.period): r for r in rows}
-    width = max(8.0, 2.2 + 1.1 * len(periods) * len(HEATMAP_STATS))
-    height = max(6.0, 1.5 + 0.45 * len(teams) * len(HEATMAP_METRICS))
-    fig = Figure(figsize=(min(width, 40), min(height, 40)), layout="constrained")
-    if not rows:
-        _empty(fig, "TTM / Tail / DevLT by team and period", "no finished tasks in any period")
-        return _save(fig, path)
-    axes = fig.subplots(len(HEATMAP_METRICS), len(HEATMAP_STATS), squeeze=False)
-    thresholds = inputs.config.thresholds
-    for i, (metric, label) in enumerate(HEATMAP_METRICS):
-        limit = thresholds.for_metric(metric) or 1
-        for j, (stat, stat_label) in enumerate(HEATMAP_STATS):
-            ax = axes[i][j]
-            grid = [
-                [_cell(by_cell.get((team, period)), f"{metric}_{stat}") for period in periods]
-                for team in teams
-            ]
-            shown = [[float("nan") if v is None else v for v in row] for row in grid]
-            ax.imshow(shown, cmap="RdYlGn_r", vmin=0, vmax=2 * limit, aspect="auto")
-            ax.set_title(f"{label} {stat_label} (days; threshold {limit})", fontsize=10)
-            bottom, left = i == len(HEATMAP_METRICS) - 1, j == 0
-            ax.set_xticks(
-                range(len(periods)), periods if bottom else [], rotation=45, ha="right", fontsize=8
-            )
-            ax.set_yticks(range(len(teams)), teams if left else [], fontsize=8)
-            for y, row in enumerate(grid):
-                for x, value in enumerate(row):
-                    if value is None:
-                        continue
-                    over = value > limit
-                    ax.text(
-                        x,
-                        y,
-                        f"{value:.0f}{'!' if over else ''}",
-                        ha="center",
-                        va="center",
-                        fontsize=8,
-                        fontweight="bold" if over else "normal",
-                    )
-                    if over:
-                        ax.add_patch(
-                            Rectangle(
-                                (x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2
-                            )
-                        )
-    fig.suptitle(f"Finished tasks by team and period, as of {inputs.as_of:%Y-%m-%d %H:%M} UTC")
-    return _save(fig, path)
+@dataclass(frozen=True)
+class HeatCell:
+    """One heatmap cell: the statistic of a metric over `count` tasks, in days."""
+
+    count: int
+    value: float
 
 
-def _cell(row: Any, column: str) -> float | None:
+@dataclass(frozen=True)
+class HeatGrid:
+    """One panel of a heatmap: `cells[team][column]`; the columns are the periods
+    (configuration order) and then WIP_COLUMN; None: no task with a value (no data)."""
+
+    teams: list[str]
+    columns: list[str]
+    cells: list[list[HeatCell | None]]
+
+
+def heatmap_grid(
+    summary: Sequence[Any], wip: Sequence[Any], metric: str, stat: str, periods: Sequence[str]
+) -> HeatGrid:
+    """The cells of `metric`'s `stat` from report_ttm_summary rows of dimension 'team'
+    (`summary`) and the WIP_SQL rows (`wip`); both name the team `name` and have
+    `<metric>_count` and `<metric>_<stat>` columns. A row without a value (count 0)
+    is no data, like a missing row: only a value of 0 is a zero."""
+    order = {name: i for i, name in enumerate(periods)}
+    shown = sorted({r.period for r in summary}, key=lambda p: (order.get(p, len(order)), p))
+    teams = sorted({r.name for r in summary} | {r.name for r in wip})
+    by_period = {(r.name, r.period): r for r in summary}
+    by_team = {r.name: r for r in wip}
+    cells = [
+        [_heat_cell(by_period.get((team, p)), metric, stat) for p in shown]
+        + [_heat_cell(by_team.get(team), metric, stat)]
+        for team in teams
+    ]
+    return HeatGrid(teams, [*shown, WIP_COLUMN], cells)
+
+
+def _heat_cell(row: Any, metric: str, stat: str) -> HeatCell | None:
     if row is None:
         return None
-    value = getattr(row, column)
-    return None if value is None else float(value)
+    count, value = getattr(row, f"{metric}_count"), getattr(row, f"{metric}_{stat}")
+    if not count or value is None:
+        return None
+    return HeatCell(int(count), float(value))
+
+
+def heatmap_size(teams: int, columns: int) -> tuple[float, float]:
+    """Figure inches (100 px each): quarter inches, so the pixel size is exact."""
+    width = max(8.0, 3.5 + 1.0 * columns)
+    height = 1.5 + len(HEATMAP_METRICS) * (1.0 + 0.5 * teams)
+    return min(width, 40.0), min(height, 40.0)
+
+
+def render_heatmap(
+    summary: Sequence[Any], wip: Sequence[Any], inputs: ReportInputs, stat: str, path: Path
+) -> Path:
+    """One picture per statistic: a TTM, a Tail and a DevLT panel, team x (periods, WiP).
+
+    `summary`: report_ttm_summary rows of dimension 'team'; `wip`: WIP_SQL rows."""
+    periods = [p.name for p in inputs.config.periods]
+    grids = [
+        (metric, label, heatmap_grid(summary, wip, metric, stat, periods))
+        for metric, label in HEATMAP_METRICS
+    ]
+    teams, columns = grids[0][2].teams, grids[0][2].columns
+    fig = Figure(figsize=heatmap_size(len(teams), len(columns)), layout="constrained")
+    title = f"{HEATMAP_STATS[stat]} of TTM / Tail / DevLT by team and period"
+    if not teams:
+        _empty(fig, title, "no finished tasks in any period and no work in progress")
+        return _save(fig, path, tight=False)
+    axes = fig.subplots(len(grids), 1, squeeze=False)[:, 0]
+    thresholds = inputs.config.thresholds
+    for ax, (metric, label, grid) in zip(axes, grids, strict=True):
+        limit = thresholds.for_metric(metric) or 1
+        _draw_heat_panel(fig, ax, grid, f"{label} {HEATMAP_STATS[stat]}", limit)
+    fig.suptitle(
+        f"{title}, as of {inputs.as_of:%Y-%m-%d %H:%M} UTC\n"
+        "cell: days (n = tasks); WiP: unfinished tasks that went through development, "
+        "measured to as_of",
+        fontsize=10,
+    )
+    fig.legend(handles=_heat_legend(), loc="outside lower center", ncols=3, fontsize=8)
+    return _save(fig, path, tight=False)
+
+
+def _draw_heat_panel(fig: Figure, ax: Any, grid: HeatGrid, title: str, limit: int) -> None:
+    """Cells coloured 0..2x threshold (the colour bar marks the threshold); no data
+    hatched grey; over the threshold outlined in red and marked "!"."""
+    values = [[float("nan") if c is None else c.value for c in row] for row in grid.cells]
+    image = ax.imshow(values, cmap=HEAT_CMAP, vmin=0, vmax=2 * limit, aspect="auto")
+    bar = fig.colorbar(image, ax=ax, extend="max", pad=0.01)
+    bar.set_label("days", fontsize=8)
+    bar.ax.axhline(limit, color="black", linewidth=1.5)
+    bar.ax.tick_params(labelsize=7)
+    ax.set_title(f"{title} (threshold {limit}, black line on the colour bar)", fontsize=9)
+    ax.set_xticks(range(len(grid.columns)), grid.columns, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(grid.teams)), grid.teams, fontsize=8)
+    ax.axvline(len(grid.columns) - 1.5, color="black", linewidth=2)
+    for y, row in enumerate(grid.cells):
+        for x, cell in enumerate(row):
+            if cell is None:
+                ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, **NO_DATA_STYLE))
+                continue
+            over = cell.value > limit
+            text = ax.text(
+                x,
+                y,
+                f"{_days(cell.value)}{'!' if over else ''}\nn={cell.count}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                fontweight="bold" if over else "normal",
+            )
+            text.set_path_effects([patheffects.withStroke(linewidth=2, foreground="white")])
+            if over:
+                # inset, so that no side hides under the neighbour or the frame
+                ax.add_patch(
+                    Rectangle(
+                        (x - 0.46, y - 0.46), 0.92, 0.92, fill=False, edgecolor="red", linewidth=2
+                    )
+                )
+
+
+def _days(value: float) -> str:
+    """Whole days as they are; a fraction (a median or mean of two, a p85) to one
+    decimal below 100 days, where it can tell two cells apart."""
+    return f"{value:.0f}" if value.is_integer() or value >= 100 else f"{value:.1f}"
+
+
+def _heat_legend() -> list[Patch]:
+    return [
+        Patch(label="no data: no task with a value", **NO_DATA_STYLE),
+        Patch(facecolor=HEAT_CMAP(0.0), label="0: a measured zero (coloured, with its n)"),
+        Patch(fill=False, edgecolor="red", linewidth=2, label="over the threshold (value!)"),
+    ]
 
 
 def render_cfd(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
@@ -199,10 +318,178 @@ def render_aging(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
     return _save(fig, path)
 
 
+# --------------------------------------------------------------------------- activity
+
+MAX_ACTIVITY_AUTHORS = 120
+ACTIVITY_HEADER = (
+    "team / author",
+    "week before",
+    "last week",
+    "\u0394 changes",
+    "\u0394 tasks",
+    "open discovery",
+    "open delivery",
+)
+TREND_COLORS = {"\u25b2": "#2e7d32", "\u25bc": "#c62828", "=": "#616161"}
+TEAM_ROW_COLOR = "#e8f5e9"
+HEADER_COLOR = "#4caf50"
+
+
+def trend_arrow(delta: int) -> str:
+    """▲ when the last week had more than the week before, ▼ fewer, = the same."""
+    return "\u25b2" if delta > 0 else "\u25bc" if delta < 0 else "="
+
+
+def _trend_text(delta: int) -> str:
+    return f"{trend_arrow(delta)} {delta:+d}" if delta else "= 0"
+
+
+@dataclass(frozen=True)
+class ActivityLine:
+    """One row of the activity table: a report_status_activity row, its arrows."""
+
+    name: str
+    is_team: bool
+    changes_prev: int
+    tasks_prev: int
+    changes_last: int
+    tasks_last: int
+    changes_trend: int
+    tasks_trend: int
+    open_discovery: int
+    open_delivery: int
+
+    @property
+    def changes_arrow(self) -> str:
+        return trend_arrow(self.changes_trend)
+
+    @property
+    def tasks_arrow(self) -> str:
+        return trend_arrow(self.tasks_trend)
+
+    def cells(self) -> list[str]:
+        """The table's texts; authors indented under their team."""
+        return [
+            self.name if self.is_team else f"    {self.name}",
+            f"{self.changes_prev} ({self.tasks_prev})",
+            f"{self.changes_last} ({self.tasks_last})",
+            _trend_text(self.changes_trend),
+            _trend_text(self.tasks_trend),
+            str(self.open_discovery),
+            str(self.open_delivery),
+        ]
+
+
+def activity_lines(
+    rows: Sequence[Any], config: MetricsConfig, max_authors: int = MAX_ACTIVITY_AUTHORS
+) -> tuple[list[ActivityLine], int]:
+    """The lines of the table from report_status_activity rows, and how many authors
+    were left out: every team (by name), each followed by its authors (configuration
+    map, by name). Over `max_authors` authors, the least active ones (changes in the
+    two weeks, then open tasks) are left out, so the picture stays readable."""
+    teams = [_activity_line(r) for r in rows if r.dimension == "team"]
+    authors = [_activity_line(r) for r in rows if r.dimension == "author"]
+    omitted = max(0, len(authors) - max_authors)
+    if omitted:
+        authors.sort(key=_activity_weight, reverse=True)
+        authors = authors[:max_authors]
+    under: dict[str, list[ActivityLine]] = defaultdict(list)
+    for author in authors:
+        under[config.team_of(author.name)].append(author)
+    by_team = {t.name: t for t in teams}
+    lines: list[ActivityLine] = []
+    for team in sorted(by_team.keys() | under.keys()):
+        if team in by_team:
+            lines.append(by_team[team])
+        lines += sorted(under[team], key=lambda a: a.name)
+    return lines, omitted
+
+
+def _activity_line(row: Any) -> ActivityLine:
+    return ActivityLine(
+        name=row.name,
+        is_team=row.dimension == "team",
+        changes_prev=row.changes_prev_week,
+        tasks_prev=row.tasks_prev_week,
+        changes_last=row.changes_last_week,
+        tasks_last=row.tasks_last_week,
+        changes_trend=row.changes_trend,
+        tasks_trend=row.tasks_trend,
+        open_discovery=row.open_discovery,
+        open_delivery=row.open_delivery,
+    )
+
+
+def _activity_weight(line: ActivityLine) -> tuple[int, int, str]:
+    return (
+        line.changes_last + line.changes_prev,
+        line.open_discovery + line.open_delivery,
+        line.name,
+    )
+
+
+def activity_size(lines: int) -> tuple[float, float]:
+    """Figure inches (100 px each): a quarter inch per table row plus the header and
+    the title, so the pixel size is exact."""
+    return 10.0, 1.25 + 0.25 * (lines + 1)
+
+
+def render_activity(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
+    """`rows`: report_status_activity rows (dimension, name, week_start, counters)."""
+    lines, omitted = activity_lines(rows, inputs.config)
+    fig = Figure(figsize=activity_size(len(lines)), layout="constrained")
+    title = "Status changes, product queue"
+    if not lines:
+        _empty(fig, title, "no status changes and no open tasks")
+        return _save(fig, path, tight=False)
+    last = rows[0].week_start
+    prev = last - timedelta(days=7)
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.set_title(
+        f"{title}: last week {last:%Y-%m-%d}..{last + timedelta(days=6):%m-%d} against the "
+        f"week before {prev:%Y-%m-%d}..{prev + timedelta(days=6):%m-%d}\n"
+        "changes (distinct tasks); \u25b2 more, \u25bc fewer, = the same as the week before"
+        + (f"; {omitted} least active authors left out" if omitted else ""),
+        fontsize=9,
+    )
+    table = ax.table(
+        cellText=[line.cells() for line in lines],
+        colLabels=list(ACTIVITY_HEADER),
+        colWidths=[0.28, 0.12, 0.12, 0.12, 0.12, 0.12, 0.12],
+        cellLoc="center",
+        bbox=(0, 0, 1, 1),
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    _style_activity_table(table, lines)
+    return _save(fig, path, tight=False)
+
+
+def _style_activity_table(table: Any, lines: Sequence[ActivityLine]) -> None:
+    for col in range(len(ACTIVITY_HEADER)):
+        table[0, col].set_facecolor(HEADER_COLOR)
+        table[0, col].set_text_props(weight="bold", color="white")
+    for row, line in enumerate(lines, start=1):
+        for col in range(len(ACTIVITY_HEADER)):
+            cell = table[row, col]
+            cell.set_edgecolor("#bdbdbd")
+            if line.is_team:
+                cell.set_facecolor(TEAM_ROW_COLOR)
+                cell.set_text_props(weight="bold")
+        table[row, 0].set_text_props(ha="left")
+        table[row, 0].PAD = 0.02
+        for col, arrow in ((3, line.changes_arrow), (4, line.tasks_arrow)):
+            table[row, col].set_text_props(color=TREND_COLORS[arrow])
+
+
+# --------------------------------------------------------------------------- rendering
+
+
 def render_product_pictures(
     engine: Engine, inputs: ReportInputs, directory: Path
 ) -> dict[tuple[str, str], Path]:
-    """Render the three pictures from the committed report tables.
+    """Render the product reports' pictures from the committed report tables.
 
     Returns (report table, picture name) -> path."""
     directory = Path(directory)
@@ -210,6 +497,7 @@ def render_product_pictures(
         summary = conn.execute(
             sa.text("SELECT * FROM report_ttm_summary WHERE dimension = 'team'")
         ).all()
+        wip = conn.execute(sa.text(WIP_SQL)).all()
         flow = conn.execute(sa.text("SELECT * FROM report_flow_weekly")).all()
         aging = conn.execute(
             sa.text(
@@ -217,8 +505,21 @@ def render_product_pictures(
                 "FROM report_aging_wip"
             )
         ).all()
-    return {
-        ("report_ttm_summary", "heatmap"): render_heatmap(summary, inputs, directory / HEATMAP),
-        ("report_flow_weekly", "cumulative_flow"): render_cfd(flow, inputs, directory / CFD),
-        ("report_aging_wip", "aging_wip"): render_aging(aging, inputs, directory / AGING),
+    pictures = {
+        ("report_ttm_summary", f"heatmap_{stat}"): render_heatmap(
+            summary, wip, inputs, stat, directory / name
+        )
+        for stat, name in HEATMAP_FILES.items()
     }
+    pictures[("report_flow_weekly", "cumulative_flow")] = render_cfd(flow, inputs, directory / CFD)
+    pictures[("report_aging_wip", "aging_wip")] = render_aging(aging, inputs, directory / AGING)
+    return pictures
+
+
+def render_activity_pictures(
+    engine: Engine, inputs: ReportInputs, directory: Path
+) -> dict[str, Path]:
+    """Render the activity table from the committed report_status_activity: name -> path."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT * FROM report_status_activity")).all()
+    return {"status_activity": render_activity(rows, inputs, Path(directory) / ACTIVITY)}

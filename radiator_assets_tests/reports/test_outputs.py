@@ -1,4 +1,4 @@
-"""Atomic replacement, CSV export, pictures, and the report inputs."""
+"""Atomic replacement, CSV export, and the report inputs (pictures: test_pictures.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from sqlalchemy.engine import Engine
 
 from radiator_assets.reports import export
 from radiator_assets.reports.common import ReportInputs
-from radiator_assets.reports.pictures import render_product_pictures
 from radiator_assets.reports.writing import replace_rows
 from radiator_assets.storage.report_models import ReportFlowWeekly
 from radiator_assets.storage.unit_of_work import unit_of_work
@@ -140,16 +139,6 @@ def test_export_main_writes_english_headers_to_stdout(app_env, capsys):
 def test_export_rejects_an_unknown_report(capsys):
     assert export.main(["no_such_report"]) == 2
     assert "ttm_details" in capsys.readouterr().err
-
-
-def test_pictures_are_png_files(ten: Engine, tmp_path: Path):
-    inputs = ReportInputs.of(fixture_ten.config(), fixture_ten.AS_OF)
-    paths = render_product_pictures(ten, inputs, tmp_path)
-    assert {name for _, name in paths} == {"heatmap", "cumulative_flow", "aging_wip"}
-    for path in paths.values():
-        data = path.read_bytes()
-        assert data[:8] == PNG_SIGNATURE
-        assert len(data) > 10_000
 
 
 def test_report_inputs_use_the_configuration_itself():

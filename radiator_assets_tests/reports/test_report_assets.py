@@ -98,9 +98,12 @@ def test_tracker_and_reports_groups_materialize_with_report_metadata(
     assert any(key.startswith("seconds_") for key in details)
     reports_dir = tmp_path.resolve() / "reports"
     for asset, picture in (
-        ("report_ttm_summary", "heatmap"),
+        ("report_ttm_summary", "heatmap_p85"),
+        ("report_ttm_summary", "heatmap_median"),
+        ("report_ttm_summary", "heatmap_mean"),
         ("report_flow_weekly", "cumulative_flow"),
         ("report_aging_wip", "aging_wip"),
+        ("report_status_activity", "status_activity"),
     ):
         path = Path(metadata[asset][f"picture_{picture}"].value)
         assert path.parent == reports_dir and path.read_bytes()[:4] == b"\x89PNG"
