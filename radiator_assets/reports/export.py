@@ -5,6 +5,8 @@ file or standard output. REPORT is a report table name with or without the
 `report_` prefix (`ttm_details` or `report_ttm_details`). `--headers ru` writes
 the Russian column headers the predecessor's users know; `--bom` starts the
 file with a UTF-8 byte-order mark (spreadsheets then read Cyrillic correctly).
+`time_in_status --wide [--queue Q] [--created-since DAY]` writes the wide form
+instead (see `time_in_status_wide`).
 Values: empty for NULL, `true`/`false`, ISO 8601 timestamps (UTC).
 """
 
@@ -22,6 +24,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from radiator_assets.reports import time_in_status_wide as wide
 from radiator_assets.reports.headers_ru import header_ru
 from radiator_assets.storage.report_models import REPORT_TABLES
 
@@ -109,6 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", help="file to write (default: standard output)")
     parser.add_argument("--delimiter", default=",", help="field separator (default: ,)")
     parser.add_argument("--bom", action="store_true", help="start with a UTF-8 byte-order mark")
+    wide.add_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,12 +133,27 @@ def run(args: argparse.Namespace, engine: Engine | None = None) -> int:
     if len(args.delimiter) != 1:
         print("radiator export: --delimiter must be one character", file=sys.stderr)
         return 2
+    try:
+        selection = wide.selection_of(args, table)
+    except ValueError as exc:
+        print(f"radiator export: {exc}", file=sys.stderr)
+        return 2
+    if selection is not None:
+        from radiator_assets.metrics.config import load_configured_metrics_config
+
+        # the wide form's status columns follow the configuration; read before any output
+        config = load_configured_metrics_config(allow_default=True)
     if engine is None:
         from radiator_assets.storage.engine import get_engine
 
         engine = get_engine()
     with _output(args.output, args.bom) as out:
-        rows = write_csv(engine, table, out, headers=args.headers, delimiter=args.delimiter)
+        if selection is not None:
+            rows = wide.write_wide_csv(
+                engine, config, out, selection, headers=args.headers, delimiter=args.delimiter
+            )
+        else:
+            rows = write_csv(engine, table, out, headers=args.headers, delimiter=args.delimiter)
     if args.output not in (None, "-"):
         print(f"{rows} rows of {table.name} written to {args.output}", file=sys.stderr)
     return 0
