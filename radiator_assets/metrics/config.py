@@ -105,6 +105,13 @@ def format_loc(loc: Iterable[str | int]) -> str:
 # --------------------------------------------------------------------------- models
 
 
+def _date_not_timestamp(value: Any) -> Any:
+    """A date field's raw value, refused when it is a timestamp (a day is meant)."""
+    if isinstance(value, datetime):
+        raise ValueError("expected a date like 2025-01-31, not a timestamp")
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -160,9 +167,7 @@ class Period(_Model):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _plain_date(cls, value: Any) -> Any:
-        if isinstance(value, datetime):
-            raise ValueError("expected a date like 2025-01-31, not a timestamp")
-        return value
+        return _date_not_timestamp(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> Period:
@@ -197,6 +202,20 @@ class CustomFields(_Model):
     team: str = "team"
     product_team: str = "prodteam"
     business_client: str = "businessClient"
+    #: the quarter an epic is planned for (the sub-epic returns report's "epic quarter")
+    quarter: str = "quarter"
+
+
+class SubepicReturns(_Model):
+    """The sub-epic returns report: implementation tasks created on or after `start_date`
+    (00:00 UTC) are its rows (the predecessor's `--start-date`, default 2025-01-01)."""
+
+    start_date: date = date(2025, 1, 1)
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _plain_date(cls, value: Any) -> Any:
+        return _date_not_timestamp(value)
 
 
 class Thresholds(_Model):
@@ -223,6 +242,7 @@ class MetricsConfig(_Model):
     min_stay_seconds: int = Field(default=300, ge=0)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     as_of: datetime | None = None
+    subepic_returns: SubepicReturns = Field(default_factory=SubepicReturns)
 
     # the status indexes and memoised look-up answers (see `_Lookups`), built on the
     # first look-up; never compared, copied or pickled

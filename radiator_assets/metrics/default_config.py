@@ -124,6 +124,7 @@ teams:
 custom_fields:
   team: team
   product_team: prodteam
+  quarter: quarter
 
 # Stays shorter than this (seconds) are mis-clicks and ignored; 0 disables.
 min_stay_seconds: 300
@@ -138,6 +139,10 @@ thresholds:
 # Compute everything as of this UTC timestamp; empty = the run's start time.
 # as_of: 2025-07-01T00:00:00Z
 as_of: null
+
+# Testing returns by sub-epic: implementation tasks created on or after this day.
+subepic_returns:
+  start_date: 2025-01-01
 """
 
 
