@@ -32,6 +32,7 @@ from radiator_assets.reports.activity import build_status_activity
 from radiator_assets.reports.common import ReportInputs, ReportResult
 from radiator_assets.reports.product import AGING, DETAILS, FLOW, SUMMARY, build_product_reports
 from radiator_assets.reports.returns import build_testing_returns
+from radiator_assets.reports.subepic_returns import build_subepic_returns
 from radiator_assets.reports.time_in_status import build_time_in_status
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.storage.report_models import REPORT_TABLES
@@ -250,9 +251,31 @@ def report_testing_returns(
     return dg.MaterializeResult(metadata=report_metadata(result, inputs))
 
 
+@dg.asset(
+    group_name=GROUP,
+    deps=UPSTREAM,
+    kinds=KINDS,
+    metadata=table_definition_metadata(REPORT_TABLES["report_subepic_returns"]),
+    description=(
+        "Returns into each workflow status per implementation-queue task created since "
+        "subepic_returns.start_date, with author, epic, the epic's team, month and quarter."
+    ),
+)
+def report_subepic_returns(
+    context: dg.AssetExecutionContext,
+    config: ReportConfig,
+    warehouse: WarehouseResource,
+    tracker: TrackerResource,
+) -> dg.MaterializeResult:
+    inputs = report_inputs(context, config, tracker.metrics_config())
+    result = build_subepic_returns(warehouse.engine(), inputs, batch_size=config.batch_size)
+    return dg.MaterializeResult(metadata=report_metadata(result, inputs))
+
+
 REPORT_ASSETS = [
     product_reports,
     report_status_activity,
     report_time_in_status,
     report_testing_returns,
+    report_subepic_returns,
 ]

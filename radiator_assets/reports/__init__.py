@@ -9,7 +9,9 @@ with COPY, replacing its rows inside one transaction.
 * `product.build_product_reports`: report_ttm_details, report_ttm_summary,
   report_flow_weekly and report_aging_wip in one pass over the product queue;
 * `time_in_status.build_time_in_status`, `returns.build_testing_returns`,
-  `activity.build_status_activity`: one report each;
+  `activity.build_status_activity`, `subepic_returns.build_subepic_returns`:
+  one report each;
 * `pictures`: the PNG heatmap, cumulative flow diagram and aging-WIP scatter;
-* `export.main`: `radiator export REPORT --format csv [--headers ru]`.
+* `export.main`: `radiator export REPORT --format csv [--headers ru]`; with
+  `time_in_status --wide`, the pivot of `time_in_status_wide`.
 """

@@ -94,7 +94,8 @@ ANALYZE rep_return_pairs;
 """
 
 
-def _run_script(conn: Connection, script: str, params: dict[str, object]) -> None:
+def run_script(conn: Connection, script: str, params: dict[str, object]) -> None:
+    """Run each `;`-separated statement of `script` (no `;` inside them) with `params`."""
     for statement in script.split(";"):
         if statement.strip():
             conn.execute(sa.text(statement), params)
@@ -109,8 +110,8 @@ def prepare_linked_returns(
     Returns the name of the temporary table `(product_id PRIMARY KEY,
     returns_testing, returns_external_test, returns_total)` to join on."""
     config = inputs.config
-    _run_script(conn, _KEYS, {})
-    _run_script(
+    run_script(conn, _KEYS, {})
+    run_script(
         conn,
         _PAIRS,
         {

@@ -236,6 +236,62 @@ class ReportAgingWip(Base):
     )
 
 
+class ReportSubepicReturns(Base):
+    """Returns into each workflow status per implementation-queue task created since
+    `subepic_returns.start_date`, with its epic and the epic's team, month and quarter."""
+
+    __tablename__ = "report_subepic_returns"
+
+    task_key: Mapped[str] = mapped_column(
+        sa.String(64), primary_key=True, info={"ru": "Ключ задачи"}
+    )
+    summary: Mapped[str | None] = mapped_column(sa.Text, info={"ru": "Название"})
+    author: Mapped[str | None] = mapped_column(
+        NAME, comment="task author (createdBy)", info={"ru": "Автор"}
+    )
+    team: Mapped[str | None] = mapped_column(
+        NAME,
+        comment="team field of the epic, else of its first task having one, else the same "
+        "for the product-team field; without an epic the task's own",
+        info={"ru": "Команда"},
+    )
+    epic_key: Mapped[str | None] = mapped_column(
+        sa.String(64), comment="the task's epic", info={"ru": "Ключ эпика"}
+    )
+    epic_summary: Mapped[str | None] = mapped_column(
+        sa.Text, comment="title of the epic", info={"ru": "Название эпика"}
+    )
+    epic_month: Mapped[str | None] = mapped_column(
+        sa.String(7),
+        comment="YYYY-MM of the earliest creation among the epic's rows; without an epic "
+        "the task's own",
+        info={"ru": "Месяц эпика"},
+    )
+    epic_quarter: Mapped[str | None] = mapped_column(
+        NAME,
+        comment="quarter field of the epic; without an epic the task's own",
+        info={"ru": "Квартал эпика"},
+    )
+    created: Mapped[datetime] = mapped_column(TZ, comment="task creation", info={"ru": "Создана"})
+    current_status: Mapped[str] = mapped_column(
+        NAME, comment="status as of as_of", info={"ru": "Текущий статус"}
+    )
+    returns_in_progress: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Возвраты InProgress"})
+    returns_review: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Возвраты Ревью"})
+    returns_testing: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Возвраты Testing"})
+    returns_external_test: Mapped[int] = mapped_column(
+        sa.Integer, info={"ru": "Возвраты Внешний тест"}
+    )
+    returns_approval: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Возвраты Апрув"})
+    returns_regression: Mapped[int] = mapped_column(
+        sa.Integer, info={"ru": "Возвраты Регресс-тест"}
+    )
+    returns_done: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Возвраты Done"})
+    returns_total: Mapped[int] = mapped_column(
+        sa.Integer, comment="sum of the columns above", info={"ru": "Всего возвратов"}
+    )
+
+
 REPORT_TABLES: dict[str, sa.Table] = {
     model.__tablename__: model.__table__  # type: ignore[misc]
     for model in (
@@ -246,5 +302,6 @@ REPORT_TABLES: dict[str, sa.Table] = {
         ReportTestingReturns,
         ReportFlowWeekly,
         ReportAgingWip,
+        ReportSubepicReturns,
     )
 }

@@ -27,6 +27,7 @@ REPORTS = (
     "report_status_activity",
     "report_time_in_status",
     "report_testing_returns",
+    "report_subepic_returns",
 )
 
 
@@ -78,6 +79,7 @@ def test_tracker_and_reports_groups_materialize_with_report_metadata(
                 "report_status_activity": report_config,
                 "report_time_in_status": report_config,
                 "report_testing_returns": report_config,
+                "report_subepic_returns": report_config,
             }
         },
         tags=partition_range_tags("2025-03-01", "2025-06-01"),

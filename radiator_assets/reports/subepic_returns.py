@@ -1,0 +1,213 @@
+"""report_subepic_returns: testing returns per implementation task, with its epic's team,
+month and quarter (the predecessor's FULLSTACK sub-epic returns report).
+
+Rows: every visible implementation-queue task created on or after
+`subepic_returns.start_date` (00:00 UTC) of the metrics configuration, and by
+`as_of`. Returns per workflow status are counted as report_testing_returns
+counts them (`returns.task_workflow_returns`: raw history clipped to as_of).
+
+Everything else is decided in one SQL statement (a temporary table), by the
+predecessor's rules:
+
+* epic: the task's `epic` field, else its outward `epic` link. The epic's row is
+  found by key, else by an earlier key (a moved epic: the row's current key is
+  reported); its title is that row's summary, else the link's display.
+* team, for a task in an epic: the epic's team field, else the team field of the
+  first of the epic's rows having one, else the epic's product-team field, else
+  the first such row's. For a task without an epic: its own team field, else its
+  own product-team field. Blank values count as missing; none found: empty.
+  "First" is the earliest created (then the smallest key): the predecessor took
+  whichever row its database returned first, an order it did not define.
+* month (`YYYY-MM`, UTC): the earliest creation among the epic's rows (rows of
+  this report: created since the start date); without an epic, the task's own.
+* quarter: the epic's quarter field (`custom_fields.quarter`, matched like the
+  other custom fields: the id itself or a queue-local `<hex>--id`); without an
+  epic, the task's own.
+
+The team and product-team fields are the warehouse's `team` and `prodteam`
+columns, which the sync fills from `custom_fields.team` / `product_team`.
+
+A table of its own, not a `scope` of report_testing_returns: its rows carry
+author, team, epic title, month and quarter that the other table's rows do not
+have, and it selects by creation date where the other lists every task.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from radiator_assets.reports.common import ReportInputs, ReportResult, TopN, midnight
+from radiator_assets.reports.loading import DEFAULT_BATCH_SIZE, TaskHistory, snapshot, stream_tasks
+from radiator_assets.reports.returns import WORKFLOW_COLUMNS, run_script, task_workflow_returns
+from radiator_assets.reports.writing import TableWriter
+from radiator_assets.storage.report_models import ReportSubepicReturns
+from radiator_assets.storage.unit_of_work import unit_of_work
+
+TABLE = ReportSubepicReturns.__table__
+PREVIEW_ROWS = 10
+EPIC_LINK = "epic"
+
+#: a custom field's value as text, as the sync's `_display` reads it: an object's
+#: display (or name, key, id), a scalar's text; blank is NULL. `{field}` is a jsonb value.
+_CUSTOM_TEXT = """NULLIF(btrim(CASE jsonb_typeof({field})
+    WHEN 'object' THEN COALESCE(NULLIF({field} ->> 'display', ''), NULLIF({field} ->> 'name', ''),
+                                NULLIF({field} ->> 'key', ''), {field} ->> 'id')
+    WHEN 'null' THEN NULL
+    ELSE {field} #>> '{{}}' END), '')"""
+
+_ATTRIBUTES = f"""
+CREATE TEMP TABLE rep_subepic ON COMMIT DROP AS
+WITH live AS (
+    SELECT DISTINCT ON (key) id, key, aliases
+    FROM tracker_tasks
+    WHERE deleted_at IS NULL AND out_of_query_since IS NULL
+      AND created_at IS NOT NULL AND created_at <= :as_of
+    ORDER BY key, task_updated_at DESC NULLS LAST, id DESC
+),
+listed AS (
+    SELECT t.id, t.key, t.created_at,
+           COALESCE(NULLIF(btrim(t.epic_key), ''), link.key) AS given_epic,
+           link.key AS link_key, link.display AS link_display
+    FROM live l
+    JOIN tracker_tasks t ON t.id = l.id
+    LEFT JOIN LATERAL (
+        SELECT e -> 'object' ->> 'key' AS key, e -> 'object' ->> 'display' AS display
+        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(t.links) = 'array'
+                                       THEN t.links ELSE '[]'::jsonb END)
+             WITH ORDINALITY AS x(e, n)
+        WHERE e -> 'type' ->> 'id' = :epic_link AND e ->> 'direction' = 'outward'
+          AND NULLIF(e -> 'object' ->> 'key', '') IS NOT NULL
+        ORDER BY n LIMIT 1
+    ) link ON true
+    WHERE lower(t.queue) = :implementation AND t.created_at >= :start
+),
+epic_rows AS (
+    SELECT DISTINCT ON (k.lookup) k.lookup, k.id, k.key
+    FROM (
+        SELECT l.key AS lookup, 0 AS rank, l.id, l.key FROM live l
+        WHERE l.key IN (SELECT given_epic FROM listed)
+        UNION ALL
+        SELECT a.alias, 1, l.id, l.key
+        FROM live l CROSS JOIN LATERAL jsonb_array_elements_text(
+            CASE WHEN jsonb_typeof(l.aliases) = 'array' THEN l.aliases ELSE '[]'::jsonb END
+        ) AS a(alias)
+        WHERE a.alias IN (SELECT given_epic FROM listed)
+    ) k
+    ORDER BY k.lookup, k.rank, k.id DESC
+),
+placed AS (
+    SELECT l.*, COALESCE(er.key, l.given_epic) AS epic_key, er.id AS epic_id
+    FROM listed l LEFT JOIN epic_rows er ON er.lookup = l.given_epic
+),
+facts AS (
+    SELECT t.id, t.summary,
+           NULLIF(btrim(t.team), '') AS team, NULLIF(btrim(t.prodteam), '') AS prodteam,
+           (SELECT {_CUSTOM_TEXT.format(field="f.value")}
+            FROM jsonb_each(CASE WHEN jsonb_typeof(t.full_data) = 'object'
+                                 THEN t.full_data ELSE '{{}}'::jsonb END) AS f
+            WHERE f.key = :quarter_field
+               OR right(f.key, length(:quarter_field) + 2) = '--' || :quarter_field
+            ORDER BY f.key = :quarter_field DESC, f.key LIMIT 1) AS quarter
+    FROM tracker_tasks t
+    WHERE t.id IN (SELECT id FROM listed UNION SELECT id FROM epic_rows)
+),
+per_epic AS (
+    SELECT p.epic_key, min(p.created_at) AS first_created,
+           (array_agg(f.team ORDER BY p.created_at, p.key)
+                FILTER (WHERE f.team IS NOT NULL))[1] AS team,
+           (array_agg(f.prodteam ORDER BY p.created_at, p.key)
+                FILTER (WHERE f.prodteam IS NOT NULL))[1] AS prodteam
+    FROM placed p JOIN facts f ON f.id = p.id
+    WHERE p.epic_key IS NOT NULL
+    GROUP BY p.epic_key
+)
+SELECT p.id AS task_id, p.epic_key,
+       COALESCE(e.summary, CASE WHEN p.link_key = p.given_epic THEN p.link_display END)
+           AS epic_summary,
+       CASE WHEN p.epic_key IS NULL THEN COALESCE(own.team, own.prodteam)
+            ELSE COALESCE(e.team, s.team, e.prodteam, s.prodteam) END AS team,
+       to_char(timezone('UTC', CASE WHEN p.epic_key IS NULL THEN p.created_at
+                                    ELSE s.first_created END), 'YYYY-MM') AS epic_month,
+       CASE WHEN p.epic_key IS NULL THEN own.quarter ELSE e.quarter END AS epic_quarter
+FROM placed p
+JOIN facts own ON own.id = p.id
+LEFT JOIN per_epic s ON s.epic_key = p.epic_key
+LEFT JOIN facts e ON e.id = p.epic_id;
+ALTER TABLE rep_subepic ADD PRIMARY KEY (task_id);
+ANALYZE rep_subepic
+"""
+
+#: the temporary table's columns, as they arrive in `TaskHistory.extra`
+_EXTRA = ("epic_key", "epic_summary", "team", "epic_month", "epic_quarter")
+
+
+def start_of(inputs: ReportInputs) -> datetime:
+    """The first instant of the report's rows: 00:00 UTC of the configured start date."""
+    return midnight(inputs.config.subepic_returns.start_date)
+
+
+def prepare_attributes(conn: Connection, inputs: ReportInputs) -> None:
+    """Create `rep_subepic` (dropped with `conn`'s transaction): per listed task, its
+    epic, epic title, team, month and quarter."""
+    config = inputs.config
+    params = {
+        "as_of": inputs.as_of,
+        "start": start_of(inputs),
+        "implementation": config.queues.implementation.strip().lower(),
+        "quarter_field": config.custom_fields.quarter,
+        "epic_link": EPIC_LINK,
+    }
+    run_script(conn, _ATTRIBUTES, params)
+
+
+def task_row(task: TaskHistory, inputs: ReportInputs) -> dict[str, Any]:
+    """The report row of one listed task (its `extra` holds the `_EXTRA` values)."""
+    counts = task_workflow_returns(task.stays, inputs)
+    return {
+        "task_key": task.key,
+        "summary": task.summary,
+        "author": task.author,
+        **dict(zip(_EXTRA, task.extra, strict=True)),
+        "created": task.created,
+        "current_status": task.stays[-1].status,
+        **counts,
+        "returns_total": sum(counts.values()),
+    }
+
+
+def build_subepic_returns(
+    engine: Engine, inputs: ReportInputs, *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> ReportResult:
+    """Replace report_subepic_returns (one transaction; see the module docstring)."""
+    started = time.perf_counter()
+    result = ReportResult(TABLE.name)
+    top = TopN(PREVIEW_ROWS, key=lambda row: row["returns_total"])
+    epics: set[str] = set()
+    preview_columns = ("task_key", "team", "epic_key", "epic_month", "returns_total")
+    with snapshot(engine) as reader, unit_of_work(engine) as conn:
+        prepare_attributes(reader, inputs)
+        writer = TableWriter(conn, TABLE)
+        for batch in stream_tasks(
+            reader,
+            as_of=inputs.as_of,
+            batch_size=batch_size,
+            extra_columns="".join(f", a.{column}" for column in _EXTRA),
+            extra_joins=" JOIN rep_subepic a ON a.task_id = t.id",
+            extra_where=" AND id IN (SELECT task_id FROM rep_subepic)",
+        ):
+            for task in batch:
+                row = task_row(task, inputs)
+                writer.write_dict(row)
+                if row["epic_key"]:
+                    epics.add(row["epic_key"])
+                if row["returns_total"]:
+                    top.add({c: row[c] for c in (*preview_columns, *WORKFLOW_COLUMNS)})
+        result.rows = writer.close()
+    result.preview = top.items()
+    result.extra = {"epics": len(epics), "start_date": start_of(inputs).date().isoformat()}
+    result.seconds["build"] = time.perf_counter() - started
+    return result
