@@ -258,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(handler=_dagster_home)
 
     commands.add_parser(
-        "export", help="export a report table (REPORT --format csv [--headers ru] [--output F])"
+        "export",
+        help="export a report table (REPORT --format csv [--headers ru] [--output F]; "
+        "time_in_status --wide [--queue Q] [--created-since DAY]: one column per status)",
     )
     commands.add_parser(
         "emulator",
