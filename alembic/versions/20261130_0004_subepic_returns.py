@@ -5,7 +5,7 @@ implementation task with its epic's team, month and quarter; see
 radiator_assets/reports/subepic_returns.py). `ops.ensure_tables` creates it, or
 aligns a table that is already there.
 
-Revision ID: 0004_subepic_returns
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-30
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 from radiator_assets.storage import migration_ops as ops
 
-revision: str = "0004_subepic_returns"
+revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
