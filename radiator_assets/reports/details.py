@@ -1,10 +1,25 @@
-"""report_ttm_details: one row per product-queue task that is finished in a period,
-or unfinished (and not cancelled) and past discovery.
+"""report_ttm_details: the rows of the spec's "Rows of the details report".
 
-"Past discovery": the short-stay-filtered history (as of as_of) has a stay in a
-`delivery` or `done` block status. `ttm` of an unfinished task is the engine's
-TTM measured to as_of (`ttm_unfinished`), flagged by `finished = false`; the
-summary reads finished rows only. Team from the author, lead from the team
+A product-queue task is a row when it is
+
+* finished, with its completion date inside a configured period, or
+* unfinished, not cancelled, and past discovery: it entered the
+  ready-for-development role status by as_of (the engine's `ready_for_dev_at`,
+  read on the short-stay-filtered history clipped to as_of, the same first entry
+  TTD is measured to). A task waiting in "Готова к разработке" is such a row,
+  although that status belongs to the `discovery` block of the default
+  configuration; a task that never reached it (still in discovery, or straight
+  from discovery into delivery without it) is not.
+
+Decision: the spec, not the predecessor, decides where they differ. The
+predecessor took unfinished rows from tasks whose *raw* history has a
+"Готова к разработке" stay starting between the first period's start and as_of;
+here a two-minute click through that status (filtered out, so no TTD) does not
+make a row, and an early entry (before the first period) does.
+
+`ttm` of an unfinished task is the engine's TTM measured to as_of
+(`ttm_unfinished`), flagged by `finished = false`; the summary reads finished
+rows only. Team from the author, lead from the team
 (configuration maps); returns are the sums over linked implementation tasks
 (see `returns.py`).
 """
@@ -27,18 +42,19 @@ PREVIEW_COLUMNS = ("task_key", "team", "period", "ttm", "tail", "devlt", "ttd", 
 THRESHOLD_METRICS = ("ttm", "ttd", "tail", "devlt")
 
 
-def past_discovery(view: TaskView, inputs: ReportInputs) -> bool:
-    block = inputs.config.block
-    return any(block(s.status) in ("delivery", "done") for s in view.filtered)
+def past_discovery(view: TaskView) -> bool:
+    """Entered the ready-for-development status by as_of (TTD is known)."""
+    return view.metrics.ready_for_dev_at is not None
 
 
-def included(view: TaskView, inputs: ReportInputs) -> bool:
+def included(view: TaskView) -> bool:
+    """A row of the details report (see the module docstring)."""
     m = view.metrics
     if m.cancelled:
         return False
     if m.finished:
         return m.period is not None
-    return past_discovery(view, inputs)
+    return past_discovery(view)
 
 
 def details_row(view: TaskView, returns: tuple[int, int, int]) -> dict[str, Any]:
@@ -76,7 +92,6 @@ class DetailsCollector:
     """Writes the rows of report_ttm_details as tasks stream by (COPY in batches)."""
 
     def __init__(self, conn: Connection, inputs: ReportInputs) -> None:
-        self.inputs = inputs
         self.writer = TableWriter(conn, TABLE, COLUMNS)
         self.slowest = TopN(PREVIEW_ROWS, key=lambda r: (r["finished"], r["ttm"] or 0))
         thresholds = inputs.config.thresholds
@@ -85,7 +100,7 @@ class DetailsCollector:
         self.finished = 0
 
     def add(self, view: TaskView, returns: tuple[int, int, int]) -> None:
-        if not included(view, self.inputs):
+        if not included(view):
             return
         row = details_row(view, returns)
         self.writer.write_dict(row)

@@ -26,7 +26,9 @@ def _days(comment: str, *, nullable: bool = True) -> Mapped[int | None]:
 
 
 class ReportTtmDetails(Base):
-    """One row per product-queue task finished in a period, or unfinished and past discovery."""
+    """One row per product-queue task finished in a period, or unfinished, not cancelled and
+    past discovery: entered the ready-for-development status by as_of (a task waiting in
+    it is a row; see `radiator_assets.reports.details`)."""
 
     __tablename__ = "report_ttm_details"
 
