@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from radiator_assets.reports import time_in_status_wide as wide
-from radiator_assets.reports.headers_ru import header_ru
 from radiator_assets.storage.report_models import REPORT_TABLES
 
 BATCH_ROWS = 5000
@@ -43,6 +42,12 @@ def resolve_report(name: str) -> sa.Table:
     if table is None:
         raise KeyError(f"unknown report {name!r}; one of: {', '.join(report_names())}")
     return table
+
+
+def header_ru(table: sa.Table, column: str) -> str:
+    """The Russian label of a report column (its name when it has none): the column's
+    `info["ru"]` in `storage/report_models.py`."""
+    return table.c[column].info.get("ru", column)
 
 
 def _value(value: Any) -> Any:
@@ -71,7 +76,7 @@ def write_csv(
 ) -> int:
     """Write `table` as CSV to `out`; returns the number of data rows."""
     columns = [c.name for c in table.columns]
-    names = [header_ru(table.name, c) for c in columns] if headers == "ru" else columns
+    names = [header_ru(table, c) for c in columns] if headers == "ru" else columns
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
     writer.writerow(names)
     order = [table.c[c.name] for c in table.primary_key.columns]

@@ -5,7 +5,9 @@ Each table is replaced as a whole by its report build, inside one transaction
 new rows after it, never a half-built table. Day counts are whole calendar
 days (see the metric spec); timestamps are `timestamptz` in UTC.
 
-Column comments become the column descriptions in the Dagster UI.
+Column comments become the column descriptions in the Dagster UI. Each column
+carries its Russian label (`info={"ru": ...}`, the header of `radiator export
+--headers ru`). `info` lives in Python only: it is not part of the database schema.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ NAME = sa.String(255)
 BLOCK = sa.String(32)
 
 
-def _days(comment: str, *, nullable: bool = True) -> Mapped[int | None]:
-    return mapped_column(sa.Integer, nullable=nullable, comment=comment)
+def _days(comment: str, *, ru: str, nullable: bool = True) -> Mapped[int | None]:
+    return mapped_column(sa.Integer, nullable=nullable, comment=comment, info={"ru": ru})
 
 
 class ReportTtmDetails(Base):
@@ -32,49 +34,87 @@ class ReportTtmDetails(Base):
 
     __tablename__ = "report_ttm_details"
 
-    task_key: Mapped[str] = mapped_column(sa.String(64), primary_key=True, comment="task key")
-    summary: Mapped[str | None] = mapped_column(sa.Text, comment="task title")
-    author: Mapped[str | None] = mapped_column(NAME, comment="task author (createdBy)")
-    team: Mapped[str] = mapped_column(NAME, comment="team of the author (config teams.authors)")
-    lead: Mapped[str] = mapped_column(NAME, comment="lead of the team (config teams.leads)")
-    period: Mapped[str | None] = mapped_column(NAME, comment="period of the completion date")
+    task_key: Mapped[str] = mapped_column(
+        sa.String(64), primary_key=True, comment="task key", info={"ru": "Ключ задачи"}
+    )
+    summary: Mapped[str | None] = mapped_column(
+        sa.Text, comment="task title", info={"ru": "Название"}
+    )
+    author: Mapped[str | None] = mapped_column(
+        NAME, comment="task author (createdBy)", info={"ru": "Автор"}
+    )
+    team: Mapped[str] = mapped_column(
+        NAME, comment="team of the author (config teams.authors)", info={"ru": "Команда"}
+    )
+    lead: Mapped[str] = mapped_column(
+        NAME, comment="lead of the team (config teams.leads)", info={"ru": "Лид"}
+    )
+    period: Mapped[str | None] = mapped_column(
+        NAME, comment="period of the completion date", info={"ru": "Квартал"}
+    )
     ttd_period: Mapped[str | None] = mapped_column(
-        NAME, comment="period of the first ready-for-development date"
+        NAME, comment="period of the first ready-for-development date", info={"ru": "Квартал TTD"}
     )
     ttm: Mapped[int | None] = _days(
-        "TTM, days; unfinished tasks (finished = false): measured to as_of"
+        "TTM, days; unfinished tasks (finished = false): measured to as_of", ru="TTM"
     )
-    pause: Mapped[int] = mapped_column(sa.Integer, comment="days in pause (pause_total)")
-    tail: Mapped[int | None] = _days("last external test to done, minus pause, days")
-    devlt: Mapped[int | None] = _days("development lead time, calendar days")
-    ttd: Mapped[int | None] = _days("time to delivery (to ready for development), days")
-    ttd_pause: Mapped[int | None] = _days("pause before ready for development, days")
+    pause: Mapped[int] = mapped_column(
+        sa.Integer, comment="days in pause (pause_total)", info={"ru": "Пауза"}
+    )
+    tail: Mapped[int | None] = _days("last external test to done, minus pause, days", ru="Tail")
+    devlt: Mapped[int | None] = _days("development lead time, calendar days", ru="DevLT")
+    ttd: Mapped[int | None] = _days("time to delivery (to ready for development), days", ru="TTD")
+    ttd_pause: Mapped[int | None] = _days(
+        "pause before ready for development, days", ru="Пауза TTD"
+    )
     discovery_backlog_days: Mapped[int] = mapped_column(
-        sa.Integer, comment="days in the discovery-backlog status"
+        sa.Integer,
+        comment="days in the discovery-backlog status",
+        info={"ru": "Discovery backlog (дни)"},
     )
     ready_for_dev_days: Mapped[int] = mapped_column(
-        sa.Integer, comment="days in the ready-for-development status"
+        sa.Integer,
+        comment="days in the ready-for-development status",
+        info={"ru": "Готова к разработке (дни)"},
     )
     returns_testing: Mapped[int] = mapped_column(
-        sa.Integer, comment="returns into the first testing-return status, linked tasks"
+        sa.Integer,
+        comment="returns into the first testing-return status, linked tasks",
+        info={"ru": "Возвраты с Testing"},
     )
     returns_external_test: Mapped[int] = mapped_column(
-        sa.Integer, comment="returns into the second testing-return status, linked tasks"
+        sa.Integer,
+        comment="returns into the second testing-return status, linked tasks",
+        info={"ru": "Возвраты с Внешний тест"},
     )
     returns_total: Mapped[int] = mapped_column(
-        sa.Integer, comment="returns into all testing-return statuses, linked tasks"
+        sa.Integer,
+        comment="returns into all testing-return statuses, linked tasks",
+        info={"ru": "Всего возвратов"},
     )
-    created: Mapped[datetime] = mapped_column(TZ, comment="task creation")
+    created: Mapped[datetime] = mapped_column(TZ, comment="task creation", info={"ru": "Создана"})
     work_started: Mapped[datetime | None] = mapped_column(
-        TZ, comment="end of the last discovery-backlog stay"
+        TZ, comment="end of the last discovery-backlog stay", info={"ru": "Начало работы"}
     )
-    completed: Mapped[datetime | None] = mapped_column(TZ, comment="completion date")
+    completed: Mapped[datetime | None] = mapped_column(
+        TZ, comment="completion date", info={"ru": "Дата завершения"}
+    )
     went_through_development: Mapped[bool] = mapped_column(
-        sa.Boolean, comment="had an in-development stay of at least min_stay"
+        sa.Boolean,
+        comment="had an in-development stay of at least min_stay",
+        info={"ru": "Прошла разработку"},
     )
-    finished: Mapped[bool] = mapped_column(sa.Boolean, comment="finished as of as_of")
-    current_status: Mapped[str | None] = mapped_column(NAME, comment="status as of as_of")
-    status_block: Mapped[str | None] = mapped_column(BLOCK, comment="block of current_status")
+    finished: Mapped[bool] = mapped_column(
+        sa.Boolean, comment="finished as of as_of", info={"ru": "Завершена"}
+    )
+    current_status: Mapped[str | None] = mapped_column(
+        NAME, comment="status as of as_of", info={"ru": "Текущий статус"}
+    )
+    status_block: Mapped[str | None] = mapped_column(
+        BLOCK,
+        comment="block of current_status",
+        info={"ru": "Блок статуса"},
+    )
 
     __table_args__ = (sa.Index("ix_report_ttm_details_period_team", "period", "team"),)
 
@@ -84,42 +124,61 @@ class ReportTtmSummary(Base):
 
     __tablename__ = "report_ttm_summary"
 
-    period: Mapped[str] = mapped_column(NAME, primary_key=True, comment="period name")
-    dimension: Mapped[str] = mapped_column(
-        sa.String(16), primary_key=True, comment="'team' or 'lead'"
+    period: Mapped[str] = mapped_column(
+        NAME, primary_key=True, comment="period name", info={"ru": "Квартал"}
     )
-    name: Mapped[str] = mapped_column(NAME, primary_key=True, comment="the team or the lead")
-    period_start: Mapped[date] = mapped_column(sa.Date, comment="first day of the period")
-    tasks: Mapped[int] = mapped_column(sa.Integer, comment="finished tasks")
-    ttm_count: Mapped[int] = mapped_column(sa.Integer)
-    ttm_mean: Mapped[float | None] = mapped_column(sa.Float)
-    ttm_median: Mapped[float | None] = mapped_column(sa.Float)
-    ttm_p85: Mapped[float | None] = mapped_column(sa.Float)
-    ttm_max: Mapped[int | None] = mapped_column(sa.Integer)
-    ttm_over: Mapped[int] = mapped_column(sa.Integer, comment="TTM over thresholds.ttm")
-    ttd_count: Mapped[int] = mapped_column(sa.Integer)
-    ttd_mean: Mapped[float | None] = mapped_column(sa.Float)
-    ttd_median: Mapped[float | None] = mapped_column(sa.Float)
-    ttd_p85: Mapped[float | None] = mapped_column(sa.Float)
-    ttd_max: Mapped[int | None] = mapped_column(sa.Integer)
-    ttd_over: Mapped[int] = mapped_column(sa.Integer, comment="TTD over thresholds.ttd")
-    tail_count: Mapped[int] = mapped_column(sa.Integer)
-    tail_mean: Mapped[float | None] = mapped_column(sa.Float)
-    tail_median: Mapped[float | None] = mapped_column(sa.Float)
-    tail_p85: Mapped[float | None] = mapped_column(sa.Float)
-    tail_max: Mapped[int | None] = mapped_column(sa.Integer)
-    tail_over: Mapped[int] = mapped_column(sa.Integer, comment="Tail over thresholds.tail")
-    devlt_count: Mapped[int] = mapped_column(sa.Integer)
-    devlt_mean: Mapped[float | None] = mapped_column(sa.Float)
-    devlt_median: Mapped[float | None] = mapped_column(sa.Float)
-    devlt_p85: Mapped[float | None] = mapped_column(sa.Float)
-    devlt_max: Mapped[int | None] = mapped_column(sa.Integer)
-    devlt_over: Mapped[int] = mapped_column(sa.Integer, comment="DevLT over thresholds.devlt")
-    pause_count: Mapped[int] = mapped_column(sa.Integer)
-    pause_mean: Mapped[float | None] = mapped_column(sa.Float)
-    pause_median: Mapped[float | None] = mapped_column(sa.Float)
-    pause_p85: Mapped[float | None] = mapped_column(sa.Float)
-    pause_max: Mapped[int | None] = mapped_column(sa.Integer)
+    dimension: Mapped[str] = mapped_column(
+        sa.String(16),
+        primary_key=True,
+        comment="'team' or 'lead'",
+        info={"ru": "Разрез"},
+    )
+    name: Mapped[str] = mapped_column(
+        NAME, primary_key=True, comment="the team or the lead", info={"ru": "Команда или лид"}
+    )
+    period_start: Mapped[date] = mapped_column(
+        sa.Date, comment="first day of the period", info={"ru": "Начало квартала"}
+    )
+    tasks: Mapped[int] = mapped_column(
+        sa.Integer, comment="finished tasks", info={"ru": "Завершено задач"}
+    )
+    ttm_count: Mapped[int] = mapped_column(sa.Integer, info={"ru": "TTM количество"})
+    ttm_mean: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "TTM среднее"})
+    ttm_median: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "TTM медиана"})
+    ttm_p85: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "TTM 85 перцентиль"})
+    ttm_max: Mapped[int | None] = mapped_column(sa.Integer, info={"ru": "TTM максимум"})
+    ttm_over: Mapped[int] = mapped_column(
+        sa.Integer, comment="TTM over thresholds.ttm", info={"ru": "TTM выше порога"}
+    )
+    ttd_count: Mapped[int] = mapped_column(sa.Integer, info={"ru": "TTD количество"})
+    ttd_mean: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "TTD среднее"})
+    ttd_median: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "TTD медиана"})
+    ttd_p85: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "TTD 85 перцентиль"})
+    ttd_max: Mapped[int | None] = mapped_column(sa.Integer, info={"ru": "TTD максимум"})
+    ttd_over: Mapped[int] = mapped_column(
+        sa.Integer, comment="TTD over thresholds.ttd", info={"ru": "TTD выше порога"}
+    )
+    tail_count: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Tail количество"})
+    tail_mean: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "Tail среднее"})
+    tail_median: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "Tail медиана"})
+    tail_p85: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "Tail 85 перцентиль"})
+    tail_max: Mapped[int | None] = mapped_column(sa.Integer, info={"ru": "Tail максимум"})
+    tail_over: Mapped[int] = mapped_column(
+        sa.Integer, comment="Tail over thresholds.tail", info={"ru": "Tail выше порога"}
+    )
+    devlt_count: Mapped[int] = mapped_column(sa.Integer, info={"ru": "DevLT количество"})
+    devlt_mean: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "DevLT среднее"})
+    devlt_median: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "DevLT медиана"})
+    devlt_p85: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "DevLT 85 перцентиль"})
+    devlt_max: Mapped[int | None] = mapped_column(sa.Integer, info={"ru": "DevLT максимум"})
+    devlt_over: Mapped[int] = mapped_column(
+        sa.Integer, comment="DevLT over thresholds.devlt", info={"ru": "DevLT выше порога"}
+    )
+    pause_count: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Пауза количество"})
+    pause_mean: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "Пауза среднее"})
+    pause_median: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "Пауза медиана"})
+    pause_p85: Mapped[float | None] = mapped_column(sa.Float, info={"ru": "Пауза 85 перцентиль"})
+    pause_max: Mapped[int | None] = mapped_column(sa.Integer, info={"ru": "Пауза максимум"})
 
 
 class ReportStatusActivity(Base):
@@ -128,25 +187,44 @@ class ReportStatusActivity(Base):
     __tablename__ = "report_status_activity"
 
     dimension: Mapped[str] = mapped_column(
-        sa.String(16), primary_key=True, comment="'author' or 'team'"
+        sa.String(16),
+        primary_key=True,
+        comment="'author' or 'team'",
+        info={"ru": "Разрез"},
     )
-    name: Mapped[str] = mapped_column(NAME, primary_key=True, comment="the author or the team")
+    name: Mapped[str] = mapped_column(
+        NAME, primary_key=True, comment="the author or the team", info={"ru": "Автор или команда"}
+    )
     week_start: Mapped[date] = mapped_column(
-        sa.Date, comment="Monday of the last full week before as_of"
+        sa.Date, comment="Monday of the last full week before as_of", info={"ru": "Начало недели"}
     )
-    changes_last_week: Mapped[int] = mapped_column(sa.Integer)
-    tasks_last_week: Mapped[int] = mapped_column(sa.Integer, comment="distinct tasks changed")
-    changes_prev_week: Mapped[int] = mapped_column(sa.Integer)
-    tasks_prev_week: Mapped[int] = mapped_column(sa.Integer)
+    changes_last_week: Mapped[int] = mapped_column(
+        sa.Integer, info={"ru": "Смен статуса за неделю"}
+    )
+    tasks_last_week: Mapped[int] = mapped_column(
+        sa.Integer, comment="distinct tasks changed", info={"ru": "Задач за неделю"}
+    )
+    changes_prev_week: Mapped[int] = mapped_column(
+        sa.Integer, info={"ru": "Смен статуса за предыдущую неделю"}
+    )
+    tasks_prev_week: Mapped[int] = mapped_column(
+        sa.Integer, info={"ru": "Задач за предыдущую неделю"}
+    )
     changes_trend: Mapped[int] = mapped_column(
-        sa.Integer, comment="last week minus the week before"
+        sa.Integer, comment="last week minus the week before", info={"ru": "Динамика смен статуса"}
     )
-    tasks_trend: Mapped[int] = mapped_column(sa.Integer, comment="last week minus the week before")
+    tasks_trend: Mapped[int] = mapped_column(
+        sa.Integer, comment="last week minus the week before", info={"ru": "Динамика задач"}
+    )
     open_discovery: Mapped[int] = mapped_column(
-        sa.Integer, comment="tasks in a discovery-block status at as_of"
+        sa.Integer,
+        comment="tasks in a discovery-block status at as_of",
+        info={"ru": "Открыто в Discovery"},
     )
     open_delivery: Mapped[int] = mapped_column(
-        sa.Integer, comment="tasks in a delivery-block status at as_of"
+        sa.Integer,
+        comment="tasks in a delivery-block status at as_of",
+        info={"ru": "Открыто в Delivery"},
     )
 
 
@@ -155,18 +233,34 @@ class ReportTimeInStatus(Base):
 
     __tablename__ = "report_time_in_status"
 
-    task_key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    status: Mapped[str] = mapped_column(NAME, primary_key=True)
-    queue: Mapped[str | None] = mapped_column(sa.String(64))
-    status_block: Mapped[str] = mapped_column(BLOCK, comment="block of this status")
-    days: Mapped[int] = mapped_column(sa.Integer, comment="days in this status, closed stays")
-    current_days: Mapped[int] = mapped_column(
-        sa.Integer, comment="days of the open current stay up to as_of (0 unless current)"
+    task_key: Mapped[str] = mapped_column(
+        sa.String(64), primary_key=True, info={"ru": "Ключ задачи"}
     )
-    entries: Mapped[int] = mapped_column(sa.Integer, comment="times the task entered this status")
-    is_current: Mapped[bool] = mapped_column(sa.Boolean)
-    current_status: Mapped[str] = mapped_column(NAME, comment="the task's status at as_of")
-    last_change: Mapped[datetime] = mapped_column(TZ, comment="start of the current stay")
+    status: Mapped[str] = mapped_column(NAME, primary_key=True, info={"ru": "Статус"})
+    queue: Mapped[str | None] = mapped_column(sa.String(64), info={"ru": "Очередь"})
+    status_block: Mapped[str] = mapped_column(
+        BLOCK,
+        comment="block of this status",
+        info={"ru": "Блок статуса"},
+    )
+    days: Mapped[int] = mapped_column(
+        sa.Integer, comment="days in this status, closed stays", info={"ru": "Дней в статусе"}
+    )
+    current_days: Mapped[int] = mapped_column(
+        sa.Integer,
+        comment="days of the open current stay up to as_of (0 unless current)",
+        info={"ru": "Дней в текущем статусе"},
+    )
+    entries: Mapped[int] = mapped_column(
+        sa.Integer, comment="times the task entered this status", info={"ru": "Входов в статус"}
+    )
+    is_current: Mapped[bool] = mapped_column(sa.Boolean, info={"ru": "Текущий"})
+    current_status: Mapped[str] = mapped_column(
+        NAME, comment="the task's status at as_of", info={"ru": "Текущий статус"}
+    )
+    last_change: Mapped[datetime] = mapped_column(
+        TZ, comment="start of the current stay", info={"ru": "Последнее изменение"}
+    )
 
     __table_args__ = (sa.Index("ix_report_time_in_status_status", "status"),)
 
@@ -176,20 +270,37 @@ class ReportTestingReturns(Base):
 
     __tablename__ = "report_testing_returns"
 
-    scope: Mapped[str] = mapped_column(sa.String(16), primary_key=True, comment="'task' or 'epic'")
-    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True, comment="task or epic key")
-    summary: Mapped[str | None] = mapped_column(sa.Text)
-    epic_key: Mapped[str | None] = mapped_column(sa.String(64))
-    tasks: Mapped[int] = mapped_column(sa.Integer, comment="tasks counted (1 for a task)")
-    current_status: Mapped[str | None] = mapped_column(NAME)
-    returns_in_progress: Mapped[int] = mapped_column(sa.Integer)
-    returns_review: Mapped[int] = mapped_column(sa.Integer)
-    returns_testing: Mapped[int] = mapped_column(sa.Integer)
-    returns_external_test: Mapped[int] = mapped_column(sa.Integer)
-    returns_approval: Mapped[int] = mapped_column(sa.Integer)
-    returns_regression: Mapped[int] = mapped_column(sa.Integer)
-    returns_done: Mapped[int] = mapped_column(sa.Integer)
-    returns_total: Mapped[int] = mapped_column(sa.Integer, comment="sum of the columns above")
+    scope: Mapped[str] = mapped_column(
+        sa.String(16),
+        primary_key=True,
+        comment="'task' or 'epic'",
+        info={"ru": "Уровень"},
+    )
+    key: Mapped[str] = mapped_column(
+        sa.String(64), primary_key=True, comment="task or epic key", info={"ru": "Ключ"}
+    )
+    summary: Mapped[str | None] = mapped_column(sa.Text, info={"ru": "Название"})
+    epic_key: Mapped[str | None] = mapped_column(sa.String(64), info={"ru": "Эпик"})
+    tasks: Mapped[int] = mapped_column(
+        sa.Integer, comment="tasks counted (1 for a task)", info={"ru": "Задач"}
+    )
+    current_status: Mapped[str | None] = mapped_column(NAME, info={"ru": "Текущий статус"})
+    returns_in_progress: Mapped[int] = mapped_column(
+        sa.Integer, info={"ru": "Возвраты в In Progress"}
+    )
+    returns_review: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Возвраты в Review"})
+    returns_testing: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Возвраты в Testing"})
+    returns_external_test: Mapped[int] = mapped_column(
+        sa.Integer, info={"ru": "Возвраты во Внешний тест"}
+    )
+    returns_approval: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Возвраты в Approval"})
+    returns_regression: Mapped[int] = mapped_column(
+        sa.Integer, info={"ru": "Возвраты в Regression"}
+    )
+    returns_done: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Возвраты в Done"})
+    returns_total: Mapped[int] = mapped_column(
+        sa.Integer, comment="sum of the columns above", info={"ru": "Всего возвратов"}
+    )
 
 
 class ReportFlowWeekly(Base):
@@ -197,21 +308,37 @@ class ReportFlowWeekly(Base):
 
     __tablename__ = "report_flow_weekly"
 
-    week_start: Mapped[date] = mapped_column(sa.Date, primary_key=True)
-    team: Mapped[str] = mapped_column(NAME, primary_key=True)
-    arrivals: Mapped[int] = mapped_column(sa.Integer, comment="tasks created that week")
-    throughput: Mapped[int] = mapped_column(sa.Integer, comment="tasks completed that week")
-    wip: Mapped[int] = mapped_column(
-        sa.Integer, comment="tasks in discovery or delivery at week end"
+    week_start: Mapped[date] = mapped_column(
+        sa.Date, primary_key=True, info={"ru": "Начало недели"}
     )
-    backlog: Mapped[int] = mapped_column(sa.Integer, comment="tasks in the block at week end")
-    discovery: Mapped[int] = mapped_column(sa.Integer)
-    delivery: Mapped[int] = mapped_column(sa.Integer)
-    done: Mapped[int] = mapped_column(sa.Integer)
-    cancelled: Mapped[int] = mapped_column(sa.Integer)
-    paused: Mapped[int] = mapped_column(sa.Integer, comment="tasks in the pause block")
-    cumulative_arrivals: Mapped[int] = mapped_column(sa.Integer)
-    cumulative_throughput: Mapped[int] = mapped_column(sa.Integer)
+    team: Mapped[str] = mapped_column(NAME, primary_key=True, info={"ru": "Команда"})
+    arrivals: Mapped[int] = mapped_column(
+        sa.Integer, comment="tasks created that week", info={"ru": "Поступило"}
+    )
+    throughput: Mapped[int] = mapped_column(
+        sa.Integer, comment="tasks completed that week", info={"ru": "Завершено"}
+    )
+    wip: Mapped[int] = mapped_column(
+        sa.Integer,
+        comment="tasks in discovery or delivery at week end",
+        info={"ru": "В работе (WIP)"},
+    )
+    backlog: Mapped[int] = mapped_column(
+        sa.Integer, comment="tasks in the block at week end", info={"ru": "Backlog"}
+    )
+    discovery: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Discovery"})
+    delivery: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Delivery"})
+    done: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Готово"})
+    cancelled: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Отменено"})
+    paused: Mapped[int] = mapped_column(
+        sa.Integer, comment="tasks in the pause block", info={"ru": "Приостановлено"}
+    )
+    cumulative_arrivals: Mapped[int] = mapped_column(
+        sa.Integer, info={"ru": "Поступило нарастающим итогом"}
+    )
+    cumulative_throughput: Mapped[int] = mapped_column(
+        sa.Integer, info={"ru": "Завершено нарастающим итогом"}
+    )
 
 
 class ReportAgingWip(Base):
@@ -219,22 +346,30 @@ class ReportAgingWip(Base):
 
     __tablename__ = "report_aging_wip"
 
-    task_key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    summary: Mapped[str | None] = mapped_column(sa.Text)
-    author: Mapped[str | None] = mapped_column(NAME)
-    team: Mapped[str] = mapped_column(NAME)
-    current_status: Mapped[str] = mapped_column(NAME)
-    status_block: Mapped[str] = mapped_column(BLOCK)
-    in_status_since: Mapped[datetime] = mapped_column(TZ)
-    age_in_status: Mapped[int] = mapped_column(sa.Integer, comment="days in the current status")
-    work_started: Mapped[datetime | None] = mapped_column(TZ)
-    age_since_work_started: Mapped[int | None] = mapped_column(sa.Integer)
-    age_since_created: Mapped[int] = mapped_column(sa.Integer)
+    task_key: Mapped[str] = mapped_column(
+        sa.String(64), primary_key=True, info={"ru": "Ключ задачи"}
+    )
+    summary: Mapped[str | None] = mapped_column(sa.Text, info={"ru": "Название"})
+    author: Mapped[str | None] = mapped_column(NAME, info={"ru": "Автор"})
+    team: Mapped[str] = mapped_column(NAME, info={"ru": "Команда"})
+    current_status: Mapped[str] = mapped_column(NAME, info={"ru": "Текущий статус"})
+    status_block: Mapped[str] = mapped_column(BLOCK, info={"ru": "Блок статуса"})
+    in_status_since: Mapped[datetime] = mapped_column(TZ, info={"ru": "В статусе с"})
+    age_in_status: Mapped[int] = mapped_column(
+        sa.Integer, comment="days in the current status", info={"ru": "Дней в статусе"}
+    )
+    work_started: Mapped[datetime | None] = mapped_column(TZ, info={"ru": "Начало работы"})
+    age_since_work_started: Mapped[int | None] = mapped_column(
+        sa.Integer, info={"ru": "Дней с начала работы"}
+    )
+    age_since_created: Mapped[int] = mapped_column(sa.Integer, info={"ru": "Дней с создания"})
     team_status_p85: Mapped[float | None] = mapped_column(
-        sa.Float, comment="p85 of the team's closed stays in this status, days"
+        sa.Float,
+        comment="p85 of the team's closed stays in this status, days",
+        info={"ru": "85 перцентиль команды для статуса"},
     )
     over_p85: Mapped[bool | None] = mapped_column(
-        sa.Boolean, comment="age_in_status above team_status_p85"
+        sa.Boolean, comment="age_in_status above team_status_p85", info={"ru": "Выше 85 перцентиля"}
     )
 
 
