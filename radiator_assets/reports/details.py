@@ -7,15 +7,16 @@ A product-queue task is a row when it is
   ready-for-development role status by as_of (the engine's `ready_for_dev_at`,
   read on the short-stay-filtered history clipped to as_of, the same first entry
   TTD is measured to). A task waiting in "Готова к разработке" is such a row,
-  although that status belongs to the `discovery` block of the default
-  configuration; a task that never reached it (still in discovery, or straight
-  from discovery into delivery without it) is not.
+  whatever block the status file gives that status (the predecessor's file puts
+  it in `discovery`); a task that never reached it (still in discovery, or
+  straight from discovery into delivery without it) is not.
 
 Decision: the spec, not the predecessor, decides where they differ. The
 predecessor took unfinished rows from tasks whose *raw* history has a
-"Готова к разработке" stay starting between the first period's start and as_of;
-here a two-minute click through that status (filtered out, so no TTD) does not
-make a row, and an early entry (before the first period) does.
+"Готова к разработке" stay starting between the first period's start and the
+later of the last period's end and as_of; here a two-minute click through that
+status (filtered out, so no TTD) does not make a row, and an early entry
+(before the first period) does.
 
 `ttm` of an unfinished task is the engine's TTM measured to as_of
 (`ttm_unfinished`), flagged by `finished = false`; the summary reads finished
