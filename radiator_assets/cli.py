@@ -259,8 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "export",
-        help="export a report table (REPORT --format csv [--headers ru] [--output F]; "
-        "time_in_status --wide [--queue Q] [--created-since DAY]: one column per status)",
+        help="export a report table (REPORT --format csv [--headers ru] [--no-bom] "
+        "[--compat radiator] [--output F]; time_in_status --wide [--queue Q] "
+        "[--created-since DAY]: one column per status)",
     )
     commands.add_parser(
         "emulator",

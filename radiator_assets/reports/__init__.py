@@ -12,6 +12,7 @@ with COPY, replacing its rows inside one transaction.
   `activity.build_status_activity`, `subepic_returns.build_subepic_returns`:
   one report each;
 * `pictures`: the PNG heatmap, cumulative flow diagram and aging-WIP scatter;
-* `export.main`: `radiator export REPORT --format csv [--headers ru]`; with
+* `export.main`: `radiator export REPORT --format csv [--headers ru]
+  [--compat radiator]` (`export_radiator`: the predecessor's details CSV); with
   `time_in_status --wide`, the pivot of `time_in_status_wide`.
 """

@@ -1,13 +1,26 @@
-"""`radiator export REPORT --format csv [--headers ru] [--output PATH]`.
+"""`radiator export REPORT --format csv [--headers en|ru] [--compat radiator] [--output PATH]`.
 
-Streams a report table (server-side cursor, ordered by its primary key) to a CSV
-file or standard output. REPORT is a report table name with or without the
-`report_` prefix (`ttm_details` or `report_ttm_details`). `--headers ru` writes
-the Russian column headers the predecessor's users know; `--bom` starts the
-file with a UTF-8 byte-order mark (spreadsheets then read Cyrillic correctly).
-`time_in_status --wide [--queue Q] [--created-since DAY]` writes the wide form
-instead (see `time_in_status_wide`).
-Values: empty for NULL, `true`/`false`, ISO 8601 timestamps (UTC).
+Streams a report table (server-side cursor, `yield_per`; never the whole table
+in memory) to a CSV file or standard output. REPORT is a report table name with
+or without the `report_` prefix (`ttm_details` or `report_ttm_details`).
+
+Three layouts (`CsvLayout`), one writer (`write_csv`):
+
+* `--headers en` (default): column names; values empty for NULL,
+  `true`/`false`, ISO 8601 timestamps (UTC). `--bom` adds a UTF-8 byte-order mark.
+* `--headers ru`: each column's Russian label (`info["ru"]` on the column in
+  `storage/report_models.py`); booleans `Да`/`Нет`; values of enum-like columns
+  (status blocks, the summary's and activity's `dimension`, returns' `scope`) in
+  Russian (`info["ru_values"]`). A UTF-8 BOM by default, so that Excel reads the
+  Cyrillic correctly; `--no-bom` leaves it out.
+* `--compat radiator` (report_ttm_details only): the predecessor's file, see
+  `export_radiator.py`.
+* `time_in_status --wide [--queue Q] [--created-since DAY]`: the wide form
+  instead (see `time_in_status_wide`).
+
+Row order: the primary key; task-key columns (`task_key`, `key`) sort naturally
+in SQL (CPO-2 before CPO-10): by the text before the trailing number, then the
+number, then the key itself.
 """
 
 from __future__ import annotations
@@ -15,8 +28,9 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -25,9 +39,32 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from radiator_assets.reports import time_in_status_wide as wide
+from radiator_assets.reports.export_radiator import COMPAT_TABLE, RADIATOR_COLUMNS
 from radiator_assets.storage.report_models import REPORT_TABLES
 
 BATCH_ROWS = 5000
+#: columns holding task keys: sorted naturally wherever they take part in the order
+KEY_COLUMNS = frozenset({"task_key", "key"})
+COMPAT_CHOICES = ("radiator",)
+
+#: formats one value of a column into a CSV cell
+Cell = Callable[[Any], Any]
+
+
+class ExportUsageError(ValueError):
+    """Options that do not go together; the message says what to change (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """What one export writes: the header line, the selected columns with a cell
+    formatter each, the row order, and the CSV line ending."""
+
+    headers: list[str]
+    columns: list[sa.ColumnElement[Any]]
+    cells: list[Cell]
+    order: list[sa.ColumnElement[Any]]
+    lineterminator: str = "\n"
 
 
 def report_names() -> list[str]:
@@ -45,9 +82,34 @@ def resolve_report(name: str) -> sa.Table:
 
 
 def header_ru(table: sa.Table, column: str) -> str:
-    """The Russian label of a report column (its name when it has none): the column's
-    `info["ru"]` in `storage/report_models.py`."""
+    """The Russian label of a report column (its name when it has none)."""
     return table.c[column].info.get("ru", column)
+
+
+# --------------------------------------------------------------------------- order
+
+
+def natural_key(column: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
+    """ORDER BY terms that sort keys naturally: the text before the trailing number,
+    that number (numeric: CPO-2 before CPO-10), then the key itself (ties such as
+    CPO-02 / CPO-2). A key without a trailing number has no numeric part; its text
+    decides (CPO before CPO-1)."""
+    return [
+        sa.func.regexp_replace(column, "[0-9]+$", ""),
+        sa.cast(sa.func.substring(column, "([0-9]+)$"), sa.Numeric),
+        column,
+    ]
+
+
+def order_of(columns: Sequence[sa.ColumnElement[Any]]) -> list[sa.ColumnElement[Any]]:
+    """ORDER BY terms for `columns`, task-key columns natural."""
+    terms: list[sa.ColumnElement[Any]] = []
+    for column in columns:
+        terms.extend(natural_key(column) if column.name in KEY_COLUMNS else [column])
+    return terms
+
+
+# --------------------------------------------------------------------------- cells
 
 
 def _value(value: Any) -> Any:
@@ -66,29 +128,63 @@ def _value(value: Any) -> Any:
     return value
 
 
-def write_csv(
-    engine: Engine,
-    table: sa.Table,
-    out: IO[str],
-    *,
-    headers: str = "en",
-    delimiter: str = ",",
-) -> int:
-    """Write `table` as CSV to `out`; returns the number of data rows."""
-    columns = [c.name for c in table.columns]
-    names = [header_ru(table, c) for c in columns] if headers == "ru" else columns
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
-    writer.writerow(names)
-    order = [table.c[c.name] for c in table.primary_key.columns]
+def _yes_no(value: Any) -> str:
+    return "" if value is None else ("Да" if value else "Нет")
+
+
+def _cell_ru(column: sa.Column[Any]) -> Cell:
+    """Booleans `Да`/`Нет`, a column's vocabulary in Russian, anything else as in English."""
+    vocabulary: dict[str, str] | None = column.info.get("ru_values")
+    if vocabulary is not None:
+        return lambda value: "" if value is None else vocabulary.get(value, value)
+    if isinstance(column.type, sa.Boolean):
+        return _yes_no
+    return _value
+
+
+def table_layout(table: sa.Table, headers: str = "en") -> CsvLayout:
+    """Every column of `table` in its order, ordered by the primary key."""
+    columns = list(table.columns)
+    if headers == "ru":
+        names = [header_ru(table, c.name) for c in columns]
+        cells = [_cell_ru(c) for c in columns]
+    else:
+        names = [c.name for c in columns]
+        cells = [_value for _ in columns]
+    return CsvLayout(names, list(columns), cells, order_of(list(table.primary_key.columns)))
+
+
+def radiator_layout(table: sa.Table) -> CsvLayout:
+    """report_ttm_details as the predecessor wrote it (`export_radiator.RADIATOR_COLUMNS`):
+    its headers and cells, CRLF line ends (its csv.DictWriter's default), finished rows
+    first, then unfinished (its two passes), each in natural key order."""
+    return CsvLayout(
+        headers=[header for header, _, _ in RADIATOR_COLUMNS],
+        columns=[table.c[column] for _, column, _ in RADIATOR_COLUMNS],
+        cells=[cell for _, _, cell in RADIATOR_COLUMNS],
+        order=[table.c.finished.desc(), *natural_key(table.c.task_key)],
+        lineterminator="\r\n",
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_csv(engine: Engine, layout: CsvLayout, out: IO[str], *, delimiter: str = ",") -> int:
+    """Write the rows `layout` selects as CSV to `out`; returns the number of data rows."""
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=layout.lineterminator)
+    writer.writerow(layout.headers)
     count = 0
     with engine.connect() as conn:
         conn.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
         result = conn.execute(
-            sa.select(*[table.c[c] for c in columns]).order_by(*order),
+            sa.select(*layout.columns).order_by(*layout.order),
             execution_options={"yield_per": BATCH_ROWS},
         )
         for partition in result.partitions(BATCH_ROWS):
-            writer.writerows([_value(v) for v in row] for row in partition)
+            writer.writerows(
+                [cell(v) for cell, v in zip(layout.cells, row, strict=True)] for row in partition
+            )
             count += len(partition)
     return count
 
@@ -108,15 +204,32 @@ def _output(path: str | None, bom: bool) -> Iterator[IO[str]]:
         yield handle
 
 
+# --------------------------------------------------------------------------- command line
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("report", help=f"one of: {', '.join(report_names())}")
     parser.add_argument("--format", choices=["csv"], default="csv", help="output format")
     parser.add_argument(
-        "--headers", choices=["en", "ru"], default="en", help="column headers (default: en)"
+        "--headers",
+        choices=["en", "ru"],
+        default=None,
+        help="column headers (default: en); ru also writes Да/Нет and Russian enum values",
+    )
+    parser.add_argument(
+        "--compat",
+        choices=COMPAT_CHOICES,
+        help="radiator: report_ttm_details exactly as the predecessor's CSV (fixes headers, "
+        "delimiter and encoding)",
     )
     parser.add_argument("--output", "-o", help="file to write (default: standard output)")
     parser.add_argument("--delimiter", default=",", help="field separator (default: ,)")
-    parser.add_argument("--bom", action="store_true", help="start with a UTF-8 byte-order mark")
+    parser.add_argument(
+        "--bom",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start with a UTF-8 byte-order mark (default: on with --headers ru, off otherwise)",
+    )
     wide.add_arguments(parser)
 
 
@@ -128,15 +241,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def choose_layout(table: sa.Table, args: argparse.Namespace) -> tuple[CsvLayout, bool]:
+    """The layout and whether to write a BOM, as `args` ask; ExportUsageError when they clash."""
+    if len(args.delimiter) != 1:
+        raise ExportUsageError("--delimiter must be one character")
+    if args.compat is None:
+        headers = args.headers or "en"
+        bom = args.bom if args.bom is not None else headers == "ru"
+        return table_layout(table, headers), bom
+    if table.name != COMPAT_TABLE:
+        raise ExportUsageError(
+            f"--compat {args.compat} is only for {COMPAT_TABLE.removeprefix('report_')} "
+            f"(the predecessor wrote no other report like it), not {table.name}"
+        )
+    clashing = [
+        option
+        for option, given in (
+            ("--headers", args.headers is not None),
+            ("--bom", args.bom is True),
+            ("--delimiter", args.delimiter != ","),
+        )
+        if given
+    ]
+    if clashing:
+        raise ExportUsageError(
+            f"--compat {args.compat} fixes headers, delimiter and encoding; "
+            f"drop {', '.join(clashing)}"
+        )
+    return radiator_layout(table), False
+
+
 def run(args: argparse.Namespace, engine: Engine | None = None) -> int:
-    """Export as `args` say (see `add_arguments`); 0 on success, 2 for an unknown report."""
+    """Export as `args` say (see `add_arguments`); 0 on success, 2 for an unknown report
+    or options that do not go together."""
     try:
         table = resolve_report(args.report)
+        layout, bom = choose_layout(table, args)
     except KeyError as exc:
         print(f"radiator export: {exc.args[0]}", file=sys.stderr)
         return 2
-    if len(args.delimiter) != 1:
-        print("radiator export: --delimiter must be one character", file=sys.stderr)
+    except ExportUsageError as exc:
+        print(f"radiator export: {exc}", file=sys.stderr)
         return 2
     try:
         selection = wide.selection_of(args, table)
@@ -152,13 +297,18 @@ def run(args: argparse.Namespace, engine: Engine | None = None) -> int:
         from radiator_assets.storage.engine import get_engine
 
         engine = get_engine()
-    with _output(args.output, args.bom) as out:
+    with _output(args.output, bom) as out:
         if selection is not None:
             rows = wide.write_wide_csv(
-                engine, config, out, selection, headers=args.headers, delimiter=args.delimiter
+                engine,
+                config,
+                out,
+                selection,
+                headers=args.headers or "en",
+                delimiter=args.delimiter,
             )
         else:
-            rows = write_csv(engine, table, out, headers=args.headers, delimiter=args.delimiter)
+            rows = write_csv(engine, layout, out, delimiter=args.delimiter)
     if args.output not in (None, "-"):
         print(f"{rows} rows of {table.name} written to {args.output}", file=sys.stderr)
     return 0

@@ -7,7 +7,9 @@ days (see the metric spec); timestamps are `timestamptz` in UTC.
 
 Column comments become the column descriptions in the Dagster UI. Each column
 carries its Russian label (`info={"ru": ...}`, the header of `radiator export
---headers ru`). `info` lives in Python only: it is not part of the database schema.
+--headers ru`); a column holding a fixed vocabulary names the Russian words for
+its values too (`info={"ru_values": ...}`, one of the dictionaries below).
+`info` lives in Python only: it is not part of the database schema.
 """
 
 from __future__ import annotations
@@ -21,6 +23,18 @@ from radiator_assets.storage.models import TZ, Base
 
 NAME = sa.String(255)
 BLOCK = sa.String(32)
+
+# The Russian words for the values of the enum-like columns: the one place they live.
+STATUS_BLOCKS_RU = {
+    "backlog": "Бэклог",
+    "discovery": "Дискавери",
+    "delivery": "Деливери",
+    "done": "Готово",
+    "cancelled": "Отменено",
+    "pause": "Пауза",
+}
+DIMENSIONS_RU = {"team": "Команда", "lead": "Лид", "author": "Автор"}
+SCOPES_RU = {"task": "Задача", "epic": "Эпик"}
 
 
 def _days(comment: str, *, ru: str, nullable: bool = True) -> Mapped[int | None]:
@@ -113,7 +127,7 @@ class ReportTtmDetails(Base):
     status_block: Mapped[str | None] = mapped_column(
         BLOCK,
         comment="block of current_status",
-        info={"ru": "Блок статуса"},
+        info={"ru": "Блок статуса", "ru_values": STATUS_BLOCKS_RU},
     )
 
     __table_args__ = (sa.Index("ix_report_ttm_details_period_team", "period", "team"),)
@@ -131,7 +145,7 @@ class ReportTtmSummary(Base):
         sa.String(16),
         primary_key=True,
         comment="'team' or 'lead'",
-        info={"ru": "Разрез"},
+        info={"ru": "Разрез", "ru_values": DIMENSIONS_RU},
     )
     name: Mapped[str] = mapped_column(
         NAME, primary_key=True, comment="the team or the lead", info={"ru": "Команда или лид"}
@@ -190,7 +204,7 @@ class ReportStatusActivity(Base):
         sa.String(16),
         primary_key=True,
         comment="'author' or 'team'",
-        info={"ru": "Разрез"},
+        info={"ru": "Разрез", "ru_values": DIMENSIONS_RU},
     )
     name: Mapped[str] = mapped_column(
         NAME, primary_key=True, comment="the author or the team", info={"ru": "Автор или команда"}
@@ -241,7 +255,7 @@ class ReportTimeInStatus(Base):
     status_block: Mapped[str] = mapped_column(
         BLOCK,
         comment="block of this status",
-        info={"ru": "Блок статуса"},
+        info={"ru": "Блок статуса", "ru_values": STATUS_BLOCKS_RU},
     )
     days: Mapped[int] = mapped_column(
         sa.Integer, comment="days in this status, closed stays", info={"ru": "Дней в статусе"}
@@ -274,7 +288,7 @@ class ReportTestingReturns(Base):
         sa.String(16),
         primary_key=True,
         comment="'task' or 'epic'",
-        info={"ru": "Уровень"},
+        info={"ru": "Уровень", "ru_values": SCOPES_RU},
     )
     key: Mapped[str] = mapped_column(
         sa.String(64), primary_key=True, comment="task or epic key", info={"ru": "Ключ"}
@@ -353,7 +367,9 @@ class ReportAgingWip(Base):
     author: Mapped[str | None] = mapped_column(NAME, info={"ru": "Автор"})
     team: Mapped[str] = mapped_column(NAME, info={"ru": "Команда"})
     current_status: Mapped[str] = mapped_column(NAME, info={"ru": "Текущий статус"})
-    status_block: Mapped[str] = mapped_column(BLOCK, info={"ru": "Блок статуса"})
+    status_block: Mapped[str] = mapped_column(
+        BLOCK, info={"ru": "Блок статуса", "ru_values": STATUS_BLOCKS_RU}
+    )
     in_status_since: Mapped[datetime] = mapped_column(TZ, info={"ru": "В статусе с"})
     age_in_status: Mapped[int] = mapped_column(
         sa.Integer, comment="days in the current status", info={"ru": "Дней в статусе"}

@@ -118,13 +118,13 @@ def test_export_writes_csv_with_russian_headers(ten: Engine, tmp_path: Path):
         ["ttm_details", "--format", "csv", "--headers", "ru", "--output", str(target)]
     )
     assert export.run(args, engine=ten) == 0
-    table = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"))))
+    table = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
     header, body = table[0], table[1:]
     assert header[:3] == ["Ключ задачи", "Название", "Автор"]
     assert "Всего возвратов" in header and "TTM" in header
     first = dict(zip(header, body[0], strict=True))
     assert (first["Ключ задачи"], first["TTM"], first["Пауза"]) == ("CPO-1", "20", "4")
-    assert (first["Завершена"], first["Tail"]) == ("true", "5")
+    assert (first["Завершена"], first["Tail"]) == ("Да", "5")
     assert first["Дата завершения"] == "2025-01-25T00:00:00+00:00"
     assert len(body) == 6
 
