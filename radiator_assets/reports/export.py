@@ -277,15 +277,11 @@ def run(args: argparse.Namespace, engine: Engine | None = None) -> int:
     try:
         table = resolve_report(args.report)
         layout, bom = choose_layout(table, args)
+        selection = wide.selection_of(args, table)
     except KeyError as exc:
         print(f"radiator export: {exc.args[0]}", file=sys.stderr)
         return 2
-    except ExportUsageError as exc:
-        print(f"radiator export: {exc}", file=sys.stderr)
-        return 2
-    try:
-        selection = wide.selection_of(args, table)
-    except ValueError as exc:
+    except ValueError as exc:  # ExportUsageError, or the wide form's flags
         print(f"radiator export: {exc}", file=sys.stderr)
         return 2
     if selection is not None:
