@@ -195,6 +195,15 @@ def _since_date(value: str) -> str:
     return value
 
 
+def _deliver(args: argparse.Namespace) -> int:
+    from radiator_assets.delivery.command import run
+    from radiator_assets.resources import load_configured_metrics
+    from radiator_assets.storage.engine import get_engine
+
+    settings = get_settings()
+    return run(args, get_engine(settings), load_configured_metrics(settings), settings.reports_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="radiator", description=DESCRIPTION)
     parser.add_argument(
@@ -293,6 +302,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --serve: the organisation moves on every N seconds (20; 0: it stands still)",
     )
     demo.set_defaults(handler=_demo)
+
+    deliver = commands.add_parser(
+        "deliver",
+        help="publish the reports to Google Sheets or post them to Telegram (--dry-run: print "
+        "what would be sent)",
+    )
+    deliver.add_argument("target", choices=["sheets", "telegram"], help="where to deliver")
+    deliver.add_argument(
+        "--dry-run", action="store_true", help="print what would be sent; send nothing"
+    )
+    deliver.add_argument(
+        "--as-of", default=None, help="telegram: the reports' as_of (default: now, UTC)"
+    )
+    deliver.set_defaults(handler=_deliver)
 
     config = commands.add_parser("config", help="the metrics configuration").add_subparsers(
         dest="config_command", required=True

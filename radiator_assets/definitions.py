@@ -8,16 +8,27 @@ from datetime import timedelta
 
 import dagster as dg
 
+from radiator_assets.assets.delivery import DELIVERY_ASSETS
 from radiator_assets.assets.reports import REPORT_ASSETS
 from radiator_assets.assets.tracker import TRACKER_ASSETS
 from radiator_assets.assets.tracker_checks import TRACKER_CHECKS
+from radiator_assets.automation.delivery_sensors import (
+    google_sheets_after_reports,
+    google_sheets_job,
+    telegram_commands_sensor,
+    telegram_reports_sensor,
+)
 from radiator_assets.automation.jobs import tracker_sync_job
 from radiator_assets.automation.report_schedules import reports_job, reports_schedule
 from radiator_assets.automation.schedules import tracker_reconcile_schedule
 from radiator_assets.automation.sensors import tracker_changes_sensor
 from radiator_assets.resources import (
+    SHEETS_ENV,
+    TELEGRAM_ENV,
     TRACKER_ENV,
     WAREHOUSE_ENV,
+    GoogleSheetsResource,
+    TelegramResource,
     TrackerResource,
     WarehouseResource,
 )
@@ -35,6 +46,8 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     return {
         "warehouse": WarehouseResource(**env_fields(WAREHOUSE_ENV)),
         "tracker": TrackerResource(**env_fields(TRACKER_ENV)),
+        "google_sheets": GoogleSheetsResource(**env_fields(SHEETS_ENV)),
+        "telegram": TelegramResource(**env_fields(TELEGRAM_ENV)),
     }
 
 
@@ -56,13 +69,18 @@ def with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
     return dg.apply_freshness_policy(spec, FRESHNESS)
 
 
-ASSETS = dg.map_asset_specs(with_freshness, [*TRACKER_ASSETS, *REPORT_ASSETS])
+ASSETS = [*dg.map_asset_specs(with_freshness, [*TRACKER_ASSETS, *REPORT_ASSETS]), *DELIVERY_ASSETS]
 
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=[*TRACKER_CHECKS],
-    jobs=[tracker_sync_job, reports_job],
-    sensors=[tracker_changes_sensor],
+    jobs=[tracker_sync_job, reports_job, google_sheets_job],
+    sensors=[
+        tracker_changes_sensor,
+        google_sheets_after_reports,
+        telegram_reports_sensor,
+        telegram_commands_sensor,
+    ],
     schedules=[tracker_reconcile_schedule, reports_schedule],
     resources=RESOURCES,
     # One process per run: the steps are sequential (each waits for the one before, and the

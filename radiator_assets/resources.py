@@ -25,12 +25,14 @@ import dagster as dg
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
+from radiator_assets.delivery.sheets_api import SheetsPublisher, sheets_service
+from radiator_assets.delivery.telegram import TelegramClient, parse_chat_ids
 from radiator_assets.metrics.config import (
     CustomFields,
     MetricsConfig,
     load_configured_metrics_config,
 )
-from radiator_assets.settings import Settings
+from radiator_assets.settings import DeliverySettings, Settings
 from radiator_assets.storage.engine import get_engine
 from radiator_assets.storage.migrations import ensure_migrated
 from radiator_assets.tracker.client import TrackerClient
@@ -141,3 +143,90 @@ class TrackerResource(dg.ConfigurableResource):
 
     def custom_fields(self) -> CustomFields:
         return self.metrics_config().custom_fields
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+def _delivery_alias(settings_field: str) -> str:
+    alias = DeliverySettings.model_fields[settings_field].alias
+    assert alias is not None, settings_field
+    return alias
+
+
+SHEETS_ENV: dict[str, str] = {
+    "spreadsheet_id": _delivery_alias("sheets_spreadsheet_id"),
+    "credentials_path": _delivery_alias("sheets_credentials_path"),
+    "reports": _delivery_alias("sheets_reports"),
+    "api_url": _delivery_alias("sheets_api_url"),
+    "tracker_web_url": _delivery_alias("tracker_web_url"),
+}
+TELEGRAM_ENV: dict[str, str] = {
+    "token": _delivery_alias("telegram_token"),
+    "chat_ids": _delivery_alias("telegram_chat_ids"),
+    "api_url": _delivery_alias("telegram_api_url"),
+}
+
+
+def delivery_settings_with(
+    resource: dg.ConfigurableResource, env: dict[str, str]
+) -> DeliverySettings:
+    """`DeliverySettings` from the environment, the resource's non-None fields winning."""
+    overrides = {
+        name: value
+        for field, name in env.items()
+        if (value := getattr(resource, field)) is not None
+    }
+    return DeliverySettings(**overrides)
+
+
+class GoogleSheetsResource(dg.ConfigurableResource):
+    """The spreadsheet the reports are published to; each field overrides its
+    `GOOGLE_SHEETS_*` variable. Off (see `DeliverySettings.sheets_off`) until the
+    spreadsheet id and the service account's key file are given."""
+
+    spreadsheet_id: str | None = None
+    credentials_path: str | None = None
+    reports: str | None = None
+    api_url: str | None = None
+    tracker_web_url: str | None = None
+
+    def settings(self) -> DeliverySettings:
+        return delivery_settings_with(self, SHEETS_ENV)
+
+    def publisher(self, **options: Any) -> SheetsPublisher:
+        """A publisher of the configured spreadsheet (`options`: chunk_rows, sleep, ...)."""
+        settings = self.settings()
+        reason = settings.sheets_off()
+        if reason is not None:
+            raise RuntimeError(reason)
+        assert settings.sheets_credentials_path is not None and settings.sheets_spreadsheet_id
+        service = sheets_service(
+            Path(settings.sheets_credentials_path.get_secret_value()), settings.sheets_api_url
+        )
+        return SheetsPublisher(service, settings.sheets_spreadsheet_id, **options)
+
+
+class TelegramResource(dg.ConfigurableResource):
+    """The Telegram bot and its chats; each field overrides its `TELEGRAM_*` variable.
+    Off until the token and at least one chat id are given."""
+
+    token: str | None = None
+    chat_ids: str | None = None
+    api_url: str | None = None
+
+    def settings(self) -> DeliverySettings:
+        return delivery_settings_with(self, TELEGRAM_ENV)
+
+    def chats(self) -> tuple[int, ...]:
+        return parse_chat_ids(self.settings().telegram_chat_ids)
+
+    def client(self, **options: Any) -> TelegramClient:
+        settings = self.settings()
+        reason = settings.telegram_off()
+        if reason is not None:
+            raise RuntimeError(reason)
+        assert settings.telegram_token is not None
+        return TelegramClient(
+            settings.telegram_token.get_secret_value(), settings.telegram_api_url, **options
+        )

@@ -135,3 +135,59 @@ def get_settings() -> Settings:
     `get_settings.cache_clear()` after changing the environment. The Dagster resources
     build their own (`radiator_assets/resources.py`), so tests construct them instead."""
     return Settings()
+
+
+# --------------------------------------------------------------------------- delivery
+# Kept apart from `Settings` (one class per concern): Google Sheets and Telegram are off
+# until their variables are set, and a bad value there must not stop a sync.
+
+
+class DeliverySettings(BaseSettings):
+    """Where the reports are delivered (`radiator_assets.delivery`); all optional."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
+
+    sheets_spreadsheet_id: str | None = Field(default=None, alias="GOOGLE_SHEETS_SPREADSHEET_ID")
+    # the service account's JSON key: a secret file, whose path is never shown either
+    sheets_credentials_path: SecretStr | None = Field(
+        default=None, alias="GOOGLE_SHEETS_CREDENTIALS_PATH"
+    )
+    sheets_reports: str = Field(
+        default="ttm_details,ttm_summary,aging_wip,testing_returns", alias="GOOGLE_SHEETS_REPORTS"
+    )
+    # the Sheets API's endpoint; None is Google's (tests point it at a loopback fake)
+    sheets_api_url: str | None = Field(default=None, alias="GOOGLE_SHEETS_API_URL")
+    tracker_web_url: str = Field(default="https://tracker.yandex.ru", alias="TRACKER_WEB_URL")
+    telegram_token: SecretStr | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
+    # comma-separated chat ids: the summary goes to each; commands are obeyed from these only
+    telegram_chat_ids: str = Field(default="", alias="TELEGRAM_CHAT_IDS")
+    telegram_api_url: str = Field(default="https://api.telegram.org", alias="TELEGRAM_API_URL")
+    telegram_commands: bool = Field(default=True, alias="TELEGRAM_COMMANDS")
+
+    def sheets_off(self) -> str | None:
+        """Why Google Sheets publishing is off, or None when it is configured."""
+        missing = [
+            name
+            for name, value in (
+                ("GOOGLE_SHEETS_SPREADSHEET_ID", self.sheets_spreadsheet_id),
+                ("GOOGLE_SHEETS_CREDENTIALS_PATH", self.sheets_credentials_path),
+            )
+            if not value
+        ]
+        return (
+            f"{' and '.join(missing)} not set: Google Sheets publishing is off" if missing else None
+        )
+
+    def telegram_off(self) -> str | None:
+        """Why Telegram delivery is off, or None when it is configured."""
+        missing = [
+            name
+            for name, value in (
+                ("TELEGRAM_BOT_TOKEN", self.telegram_token),
+                ("TELEGRAM_CHAT_IDS", self.telegram_chat_ids.strip()),
+            )
+            if not value
+        ]
+        return f"{' and '.join(missing)} not set: Telegram delivery is off" if missing else None
