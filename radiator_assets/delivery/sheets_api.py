@@ -79,11 +79,14 @@ class SheetsPublisher:
     sleep: Callable[[float], None] = time.sleep
 
     def _execute(self, what: str, request: Any) -> Any:
+        from google.auth.exceptions import RefreshError
         from googleapiclient.errors import HttpError
 
         def once() -> Any:
             try:
                 return request.execute(num_retries=0)
+            except RefreshError as exc:  # the token endpoint's answer names no secret
+                raise SheetsError(f"no access token for the service account: {exc}") from None
             except HttpError as exc:
                 status = exc.status_code or 0
                 reason = f"Sheets API answered {status} to {what}"

@@ -1,0 +1,318 @@
+"""Google Sheets publishing against the loopback fake: the exact requests for the ten
+hand-checked tasks, the retry of a 429, and a failure that leaves the reports alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from radiator_assets.assets.delivery import google_sheets_reports
+from radiator_assets.automation.delivery_sensors import google_sheets_job
+from radiator_assets.automation.jobs import tracker_sync_job
+from radiator_assets.automation.report_schedules import reports_job
+from radiator_assets.delivery.deliver import sheet_contents
+from radiator_assets.delivery.retry import RetryPolicy
+from radiator_assets.delivery.sheets import OVER_THRESHOLD_COLOR, PivotSheet, summary_by_team
+from radiator_assets.delivery.sheets_api import (
+    SheetsError,
+    SheetsPublisher,
+    publish,
+    sheets_service,
+)
+from radiator_assets.resources import GoogleSheetsResource, TrackerResource, WarehouseResource
+from radiator_assets.storage.report_models import REPORT_TABLES
+from radiator_assets_tests.delivery.conftest import SPREADSHEET_ID, WEB_URL
+from radiator_assets_tests.delivery.fakes import Answer, FakeSheets
+from radiator_assets_tests.reports import fixture_ten
+
+DETAILS = REPORT_TABLES["report_ttm_details"]
+COLUMNS = [c.name for c in DETAILS.columns]
+
+
+def publisher(fake: FakeSheets, credentials: Path, sleeps: list[float]) -> SheetsPublisher:
+    return SheetsPublisher(
+        sheets_service(credentials, f"{fake.url}/"),
+        SPREADSHEET_ID,
+        chunk_rows=4,
+        policy=RetryPolicy(attempts=3, max_wait_seconds=60),
+        sleep=sleeps.append,
+    )
+
+
+def over(sheet_id: int, column: str, threshold: int, rows: int) -> dict:
+    index = COLUMNS.index(column)
+    return {
+        "addConditionalFormatRule": {
+            "rule": {
+                "ranges": [
+                    {
+                        "sheetId": sheet_id,
+                        "startRowIndex": 1,
+                        "endRowIndex": rows,
+                        "startColumnIndex": index,
+                        "endColumnIndex": index + 1,
+                    }
+                ],
+                "booleanRule": {
+                    "condition": {
+                        "type": "NUMBER_GREATER",
+                        "values": [{"userEnteredValue": str(threshold)}],
+                    },
+                    "format": {"backgroundColor": OVER_THRESHOLD_COLOR},
+                },
+            },
+            "index": 0,
+        }
+    }
+
+
+def test_details_sheet_is_built_hidden_then_swapped_in_one_batch(
+    ten: Engine, fake_sheets: FakeSheets, service_account_file: Path
+) -> None:
+    contents = sheet_contents(ten, fixture_ten.config(), "ttm_details", WEB_URL)[:1]
+    sleeps: list[float] = []
+
+    [done] = publish(publisher(fake_sheets, service_account_file, sleeps), contents)
+
+    # details as of AS_OF: CPO-1, 2, 3, 4, 5, 7 (6 rows + header = 7 rows, in chunks of 4)
+    assert (done.title, done.sheet_id, done.rows) == ("ttm_details", 1001, 6)
+    assert done.url == f"https://docs.google.com/spreadsheets/d/{SPREADSHEET_ID}/edit#gid=1001"
+    calls = fake_sheets.api_calls()
+    assert [(c.method, c.path.split("?")[0]) for c in calls] == [
+        ("GET", f"/v4/spreadsheets/{SPREADSHEET_ID}"),
+        *[("POST", f"/v4/spreadsheets/{SPREADSHEET_ID}:batchUpdate")] * 4,
+    ]
+    add, first, second, swap = fake_sheets.batch_updates()
+    assert add == [
+        {
+            "addSheet": {
+                "properties": {
+                    "title": "ttm_details (building)",
+                    "hidden": True,
+                    "gridProperties": {"rowCount": 1, "columnCount": len(COLUMNS)},
+                }
+            }
+        }
+    ]
+    rows = first[0]["appendCells"]["rows"] + second[0]["appendCells"]["rows"]
+    assert [len(first[0]["appendCells"]["rows"]), len(second[0]["appendCells"]["rows"])] == [4, 3]
+    assert first[0]["appendCells"]["sheetId"] == 1001
+    header = [c["userEnteredValue"]["stringValue"] for c in rows[0]["values"]]
+    assert header[:3] == ["Ключ задачи", "Название", "Автор"]
+    cpo1 = dict(zip(COLUMNS, rows[1]["values"], strict=True))
+    assert cpo1["task_key"] == {
+        "userEnteredValue": {"stringValue": "CPO-1"},
+        "userEnteredFormat": {"textFormat": {"link": {"uri": "https://tracker.example/CPO-1"}}},
+    }
+    assert cpo1["ttm"] == {"userEnteredValue": {"numberValue": 20}}
+    assert cpo1["ttd"] == {"userEnteredValue": {"numberValue": 5}}
+    # 2025-01-25 00:00 UTC is day 45682 of Sheets' calendar (1899-12-30 is day 0)
+    assert cpo1["completed"] == {"userEnteredValue": {"numberValue": 45682.0}}
+    assert cpo1["finished"] == {"userEnteredValue": {"boolValue": True}}
+    cpo2 = dict(zip(COLUMNS, rows[2]["values"], strict=True))
+    assert (cpo2["task_key"]["userEnteredValue"], cpo2["tail"]) == ({"stringValue": "CPO-2"}, {})
+
+    date_time = {"type": "DATE_TIME", "pattern": "yyyy-mm-dd hh:mm"}
+
+    def fmt(column: str) -> dict:
+        index = COLUMNS.index(column)
+        return {
+            "repeatCell": {
+                "range": {
+                    "sheetId": 1001,
+                    "startRowIndex": 1,
+                    "endRowIndex": 7,
+                    "startColumnIndex": index,
+                    "endColumnIndex": index + 1,
+                },
+                "cell": {"userEnteredFormat": {"numberFormat": date_time}},
+                "fields": "userEnteredFormat.numberFormat",
+            }
+        }
+
+    width = len(COLUMNS)
+    whole = {"sheetId": 1001, "startRowIndex": 0, "startColumnIndex": 0, "endColumnIndex": width}
+    expected = [
+        {"deleteSheet": {"sheetId": 7}},
+        {
+            "updateSheetProperties": {
+                "properties": {
+                    "sheetId": 1001,
+                    "title": "ttm_details",
+                    "hidden": False,
+                    "gridProperties": {"frozenRowCount": 1},
+                    "index": 1,
+                },
+                "fields": "title,hidden,gridProperties.frozenRowCount,index",
+            }
+        },
+        {
+            "repeatCell": {
+                "range": {**whole, "endRowIndex": 1},
+                "cell": {"userEnteredFormat": {"textFormat": {"bold": True}}},
+                "fields": "userEnteredFormat.textFormat.bold",
+            }
+        },
+        {"setBasicFilter": {"filter": {"range": {**whole, "endRowIndex": 7}}}},
+    ]
+    # fixture_ten's thresholds: ttm 30, ttd 8, tail 6, devlt 15
+    by_column = {
+        "ttm": over(1001, "ttm", 30, 7),
+        "tail": over(1001, "tail", 6, 7),
+        "devlt": over(1001, "devlt", 15, 7),
+        "ttd": over(1001, "ttd", 8, 7),
+        "created": fmt("created"),
+        "work_started": fmt("work_started"),
+        "completed": fmt("completed"),
+    }
+    expected += [by_column[c] for c in COLUMNS if c in by_column]
+    assert swap == expected
+    assert [s["title"] for s in fake_sheets.sheets] == ["readme", "ttm_details"]
+    assert sleeps == []
+
+
+def test_pivot_sheet_has_count_median_and_p85_blocks_per_team_and_period(ten: Engine) -> None:
+    summary = summary_by_team(ten)
+    pivot = PivotSheet.of(summary, fixture_ten.config())
+
+    def text(row: list[dict]) -> list:
+        return [next(iter(c["userEnteredValue"].values())) if c else None for c in row]
+
+    # Q1 2025 finished: Team Alpha CPO-1 (TTM 20), CPO-3 (37); Team Gamma CPO-4 (38)
+    assert [text(r) for r in pivot.rows[:12]] == [
+        ["TTM, количество", "Q1 2025"],
+        ["Team Alpha", 2],
+        ["Team Gamma", 1],
+        [],
+        ["TTM, 50 перц. (порог 30)", "Q1 2025"],
+        ["Team Alpha", 28.5],
+        ["Team Gamma", 38.0],
+        [],
+        ["TTM, 85 перц. (порог 30)", "Q1 2025"],
+        ["Team Alpha", text(pivot.rows[9])[1]],
+        ["Team Gamma", 38.0],
+        [],
+    ]
+    alpha_p85 = text(pivot.rows[9])[1]
+    assert 28.5 < alpha_p85 <= 37
+    assert len(pivot.rows) == 4 * 3 * 4 and pivot.column_count == 2
+    requests = pivot.formatting(5, len(pivot.rows))
+    rules = [r for r in requests if "addConditionalFormatRule" in r]
+    # median and p85 of TTM, TTD, Tail, DevLT: 8 rules, each over its two team rows
+    assert len(rules) == 8
+    assert rules[0]["addConditionalFormatRule"]["rule"]["ranges"] == [
+        {
+            "sheetId": 5,
+            "startRowIndex": 5,
+            "endRowIndex": 7,
+            "startColumnIndex": 1,
+            "endColumnIndex": 2,
+        }
+    ]
+    condition = rules[0]["addConditionalFormatRule"]["rule"]["booleanRule"]["condition"]
+    assert condition["values"] == [{"userEnteredValue": "30"}]
+
+
+def test_a_429_is_retried_after_its_retry_after(
+    ten: Engine, fake_sheets: FakeSheets, service_account_file: Path
+) -> None:
+    fake_sheets.refusals.append(
+        Answer(429, {"error": {"code": 429, "message": "quota"}}, {"Retry-After": "7"})
+    )
+    sleeps: list[float] = []
+    contents = sheet_contents(ten, fixture_ten.config(), "ttm_details", WEB_URL)[:1]
+
+    [done] = publish(publisher(fake_sheets, service_account_file, sleeps), contents)
+
+    assert sleeps == [7.0]
+    assert done.rows == 6
+    # the refused GET was sent again: 2 GETs, then the 4 batchUpdates
+    assert [c.method for c in fake_sheets.api_calls()] == ["GET", "GET", *["POST"] * 4]
+
+
+def test_jobs_keep_delivery_apart_from_the_reports() -> None:
+    from radiator_assets.definitions import defs
+
+    def keys(job: str) -> set[str]:
+        layer = defs.resolve_job_def(job).asset_layer
+        return {k.to_user_string() for k in layer.executable_asset_keys}
+
+    assert keys(google_sheets_job.name) == {"google_sheets_reports"}
+    for job in (tracker_sync_job.name, reports_job.name):
+        assert "report_ttm_details" in keys(job)
+        assert "google_sheets_reports" not in keys(job)
+
+
+def _report_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            name: conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one()
+            for name in REPORT_TABLES
+        }
+
+
+def test_a_failed_publish_fails_only_the_delivery_asset(
+    ten: Engine,
+    fake_sheets: FakeSheets,
+    service_account_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = _report_counts(ten)
+    fake_sheets.refusals.extend([Answer(403, {"error": {"code": 403, "message": "denied"}})] * 2)
+    resources = {
+        "warehouse": WarehouseResource(
+            database_url=ten.url.render_as_string(hide_password=False), auto_migrate=False
+        ),
+        "tracker": TrackerResource(),
+        "google_sheets": GoogleSheetsResource(
+            spreadsheet_id=SPREADSHEET_ID,
+            credentials_path=str(service_account_file),
+            api_url=f"{fake_sheets.url}/",
+            reports="ttm_details",
+        ),
+    }
+
+    result = dg.materialize([google_sheets_reports], resources=resources, raise_on_error=False)
+
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "Sheets API answered 403 to get the sheets" in str(failure.event_specific_data.error)
+    assert _report_counts(ten) == before
+    assert before["report_ttm_details"] == 6
+
+
+def test_unconfigured_sheets_are_skipped_with_the_reason(
+    ten: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("GOOGLE_SHEETS_SPREADSHEET_ID", "GOOGLE_SHEETS_CREDENTIALS_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    resources = {
+        "warehouse": WarehouseResource(
+            database_url=ten.url.render_as_string(hide_password=False), auto_migrate=False
+        ),
+        "tracker": TrackerResource(),
+        "google_sheets": GoogleSheetsResource(),
+    }
+
+    result = dg.materialize([google_sheets_reports], resources=resources)
+
+    [event] = result.asset_materializations_for_node("google_sheets_reports")
+    assert event.metadata["skipped"].value == (
+        "GOOGLE_SHEETS_SPREADSHEET_ID and GOOGLE_SHEETS_CREDENTIALS_PATH not set: "
+        "Google Sheets publishing is off"
+    )
+
+
+def test_a_refusal_for_good_is_not_retried(
+    ten: Engine, fake_sheets: FakeSheets, service_account_file: Path
+) -> None:
+    fake_sheets.refusals.append(Answer(400, {"error": {"code": 400, "message": "bad"}}))
+    sleeps: list[float] = []
+    with pytest.raises(SheetsError, match="answered 400 to get the sheets"):
+        publish(publisher(fake_sheets, service_account_file, sleeps), [])
+    assert sleeps == []
