@@ -108,12 +108,14 @@ def telegram_reports_sensor(
     reason = telegram.settings().telegram_off()
     if reason is not None:
         return dg.SkipReason(reason)
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(CSV_REPORT))
+    records = context.instance.fetch_materializations(dg.AssetKey(CSV_REPORT), limit=1).records
     state = _load_cursor(context.cursor)
-    if event is None or event.asset_materialization is None:
+    if not records or records[0].asset_materialization is None:
         return dg.SkipReason(f"{CSV_REPORT} has no materialization yet")
-    if state.get("event") == event.storage_id:
-        return dg.SkipReason(f"no report since the one sent (event {event.storage_id})")
+    record = records[0]
+    if state.get("event") == record.storage_id:
+        return dg.SkipReason(f"no report since the one sent (event {record.storage_id})")
+    event = record.event_log_entry
     run = context.instance.get_run_by_id(event.run_id) if event.run_id else None
     if run is not None and run.status not in _OVER:
         return dg.SkipReason(f"run {run.run_id[:8]} is still building the reports")
@@ -136,7 +138,7 @@ def telegram_reports_sensor(
         except (TelegramError, RetryableError) as exc:
             context.log.warning(f"Telegram delivery failed: {exc}; the next tick sends again")
             return dg.SkipReason(f"Telegram delivery failed ({exc}); the next tick sends again")
-    cursor = json.dumps({"event": event.storage_id, "snapshot": change.snapshot.to_json()})
+    cursor = json.dumps({"event": record.storage_id, "snapshot": change.snapshot.to_json()})
     message = f"sent the report as of {as_of:%Y-%m-%d %H:%M} UTC ({calls} Bot API calls)"
     context.log.info(message)
     return dg.SensorResult(skip_reason=dg.SkipReason(message), cursor=cursor)
