@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from radiator_assets.delivery.sheets import METRIC_LABELS, ordered_periods
 from radiator_assets.metrics.config import MetricsConfig
-from radiator_assets.reports.export import write_csv
+from radiator_assets.reports.export import table_layout, write_csv
 from radiator_assets.storage.report_models import REPORT_TABLES
 
 FIRST_REPORT_WINDOW = timedelta(days=7)
@@ -168,5 +168,5 @@ def write_details_csv(engine: Engine, directory: Path) -> Path:
     """report_ttm_details as CSV with Russian headers and a BOM (spreadsheets read it)."""
     path = Path(directory) / "ttm_details.csv"
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        write_csv(engine, REPORT_TABLES[CSV_REPORT], handle, headers="ru")
+        write_csv(engine, table_layout(REPORT_TABLES[CSV_REPORT], "ru"), handle)
     return path

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from radiator_assets.metrics.config import MetricsConfig, Thresholds
-from radiator_assets.reports.headers_ru import header_ru
+from radiator_assets.reports.export import header_ru
 
 Cell = dict[str, Any]
 Row = list[Cell]
@@ -194,7 +194,7 @@ class ReportSheet:
         return len(self.table.columns)
 
     def header(self) -> Row:
-        return [cell(header_ru(self.table.name, c.name)) for c in self.table.columns]
+        return [cell(header_ru(self.table, c.name)) for c in self.table.columns]
 
     def data_row(self, values: Sequence[Any]) -> Row:
         base = self.tracker_web_url.rstrip("/")
