@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 TZ = sa.DateTime(timezone=True)
@@ -192,6 +192,35 @@ class TrackerQuarantine(Base):
         sa.UniqueConstraint("kind", "ref"),
         sa.Index("ix_tracker_quarantine_resolved_at", "resolved_at"),
     )
+
+
+class TrackerKeySyncBatch(Base):
+    """One batch of an ad-hoc sync of given issues (`radiator sync --keys/--query`).
+
+    `input_hash` names the input (the keys given, or the query): a run killed half-way
+    and started again with the same input finds its batches here and skips those whose
+    snapshots were committed (`stored_at`), in the transaction that stored them.
+    """
+
+    __tablename__ = "tracker_key_sync_batches"
+
+    input_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    batch_no: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    keys: Mapped[list[str]] = mapped_column(ARRAY(sa.Text), comment="the keys asked for")
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=sa.func.now())
+    stored_at: Mapped[datetime | None] = mapped_column(
+        TZ, comment="when the batch's snapshots were committed"
+    )
+    tracker_ids: Mapped[list[str]] = mapped_column(
+        ARRAY(sa.Text), server_default="{}", comment="the issues stored for these keys"
+    )
+    not_found: Mapped[list[str]] = mapped_column(
+        ARRAY(sa.Text), server_default="{}", comment="keys Tracker answered 404 for"
+    )
+    hidden: Mapped[list[str]] = mapped_column(
+        ARRAY(sa.Text), server_default="{}", comment="keys Tracker hides from us (403)"
+    )
+    dagster_run_id: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 from radiator_assets.storage import report_models  # noqa: E402,F401
