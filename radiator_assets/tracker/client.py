@@ -397,13 +397,44 @@ class TrackerClient:
 
     def issues_by_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]:
         """The issues among `keys` (current or old keys) that exist and are visible to us,
-        with `id` and `key` only: one paged search with a `keys` body (scroll refuses keys)."""
+        with `id` and `key` only."""
+        return self.search_keys(keys, fields=["id", "key"], expand_links=False)
+
+    def search_keys(
+        self,
+        keys: Sequence[str],
+        *,
+        fields: Sequence[str] | None = None,
+        expand_links: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        """The issues among `keys` (current or old keys) that exist and are visible to us:
+        a paged search with a `keys` body (scroll refuses keys), one page of `len(keys)`,
+        and the following pages only if `X-Total-Count` says there are more. Keep `keys`
+        to a few hundred: the paged search stops at 10,000 results."""
         if not keys:
             return []
         url = self._url("issues/_search")
-        params = {"perPage": str(len(keys)), "page": "1", "fields": "id,key"}
-        reply = self._transport.request("POST", url, params=params, json_body={"keys": list(keys)})
-        return _expect_list(reply, endpoint_of("POST", url), "issues")
+        endpoint = endpoint_of("POST", url)
+        found: dict[str, dict[str, Any]] = {}
+        others: list[dict[str, Any]] = []  # items without an id: judged by the consumer
+        view = self._view_params(fields, expand_links)
+        page = 1
+        while True:
+            params = {"perPage": str(len(keys)), "page": str(page), **view}
+            reply = self._transport.request(
+                "POST", url, params=params, json_body={"keys": list(keys)}
+            )
+            issues = _expect_list(reply, endpoint, "issues")
+            total = _int_header(reply.headers.get("X-Total-Count"))
+            for issue in issues:
+                issue_id = issue.get("id") if isinstance(issue, dict) else None
+                if isinstance(issue_id, str):
+                    found.setdefault(issue_id, issue)  # pages shift: an issue may come twice
+                else:
+                    others.append(issue)
+            if not issues or total is None or page * len(keys) >= total:
+                return [*found.values(), *others]
+            page += 1
 
     def _release_scroll(self, pairs: dict[str, str]) -> None:
         """Best effort, one attempt: a leaked scroll expires by its TTL anyway."""
