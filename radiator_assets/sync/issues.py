@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 TASKS = TrackerTask.__table__
 SyncMode = Literal["incremental", "full", "reconcile"]
+#: An ad-hoc sync of given issues (`sync/by_keys.py`): by keys, or by a query's keys.
+AdHocMode = Literal["keys", "query"]
 
 
 class IssueSource(Protocol):
@@ -65,7 +67,7 @@ class IssueSource(Protocol):
 
 @dataclass
 class IssueSyncResult:
-    mode: SyncMode
+    mode: SyncMode | AdHocMode
     query: str
     previous_high_water_mark: datetime | None
     high_water_mark: datetime | None = None
@@ -106,8 +108,14 @@ def _merge_aliases(row: dict[str, Any], old_key: str | None, old_aliases: list[s
     return [a for a in aliases if a != row["key"]]
 
 
-def upsert_issue_batch(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Write one batch; returns counts of inserted, updated, unchanged and moved issues."""
+def upsert_issue_batch(
+    conn: Connection, rows: list[dict[str, Any]], *, listed_by_query: bool = True
+) -> dict[str, int]:
+    """Write one batch; returns counts of inserted, updated, unchanged and moved issues.
+
+    Rows listed by the configured query are in it again (`out_of_query_since` cleared);
+    issues named by an ad-hoc sync (`listed_by_query=False`) keep what the last
+    reconciliation found, since being asked for says nothing about the query."""
     rows = _latest_per_issue(rows)
     existing = {
         r.tracker_id: r
@@ -143,7 +151,8 @@ def upsert_issue_batch(conn: Connection, rows: list[dict[str, Any]]) -> dict[str
         }
         updates["last_sync_at"] = sa.func.now()
         updates["deleted_at"] = None
-        updates["out_of_query_since"] = None
+        if listed_by_query:
+            updates["out_of_query_since"] = None
         # A new status without (yet) a changelog entry still changes the open stay.
         updates["history_stale"] = sa.or_(
             TASKS.c.history_stale, TASKS.c.status.is_distinct_from(excluded.status)
@@ -160,7 +169,11 @@ def upsert_issue_batch(conn: Connection, rows: list[dict[str, Any]]) -> dict[str
         conn.execute(
             sa.update(TASKS)
             .where(TASKS.c.tracker_id.in_(unchanged_ids))
-            .values(last_sync_at=sa.func.now(), deleted_at=None, out_of_query_since=None)
+            .values(
+                last_sync_at=sa.func.now(),
+                deleted_at=None,
+                **({"out_of_query_since": None} if listed_by_query else {}),
+            )
         )
     return counts
 
@@ -251,6 +264,25 @@ def _write_batch(
 ) -> datetime | None:
     """Store one batch: good rows upserted, bad payloads quarantined, all in one transaction.
     Returns the newest `updatedAt` stored."""
+    with writer.transaction() as conn:
+        stored = store_issue_batch(conn, raw_batch, fields, result)
+        if track_seen:
+            listed = [{"t": str(i["id"])} for i in raw_batch if isinstance(i, dict) and i.get("id")]
+            if listed:
+                conn.execute(sa.text("INSERT INTO seen_issues VALUES (:t)"), listed)
+    return max((row["task_updated_at"] for row in stored), default=None)
+
+
+def store_issue_batch(
+    conn: Connection,
+    raw_batch: list[Any],
+    fields: CustomFields,
+    result: IssueSyncResult,
+    *,
+    listed_by_query: bool = True,
+) -> list[dict[str, Any]]:
+    """In the caller's transaction: good rows upserted, bad payloads quarantined (and
+    logged), `result` counted. Returns the rows stored."""
     rows: list[dict[str, Any]] = []
     bad: list[quarantine.BadRecord] = []
     for issue in raw_batch:
@@ -260,28 +292,24 @@ def _write_batch(
             bad.append(quarantine.bad_issue(issue, f"MalformedPayload: {exc}"))
     counts: dict[str, int] = {}
 
-    def upsert(conn: Connection, batch: Sequence[dict[str, Any]]) -> None:
-        for name, value in upsert_issue_batch(conn, list(batch)).items():
+    def upsert(c: Connection, batch: Sequence[dict[str, Any]]) -> None:
+        written = upsert_issue_batch(c, list(batch), listed_by_query=listed_by_query)
+        for name, value in written.items():
             counts[name] = counts.get(name, 0) + value
 
-    with writer.transaction() as conn:
-        refused = write_isolating_refusals(conn, rows, upsert) if rows else []
-        bad += [quarantine.bad_issue(row["full_data"], reason) for row, reason in refused]
-        refused_ids = {row["tracker_id"] for row, _ in refused}
-        stored = [row for row in rows if row["tracker_id"] not in refused_ids]
-        quarantine.put(conn, bad)
-        refs = [row["tracker_id"] for row in stored] + [row["key"] for row in stored]
-        result.recovered += quarantine.resolve(conn, "issue", refs, "stored")
-        if track_seen:
-            listed = [{"t": str(i["id"])} for i in raw_batch if isinstance(i, dict) and i.get("id")]
-            if listed:
-                conn.execute(sa.text("INSERT INTO seen_issues VALUES (:t)"), listed)
+    refused = write_isolating_refusals(conn, rows, upsert) if rows else []
+    bad += [quarantine.bad_issue(row["full_data"], reason) for row, reason in refused]
+    refused_ids = {row["tracker_id"] for row, _ in refused}
+    stored = [row for row in rows if row["tracker_id"] not in refused_ids]
+    quarantine.put(conn, bad)
+    refs = [row["tracker_id"] for row in stored] + [row["key"] for row in stored]
+    result.recovered += quarantine.resolve(conn, "issue", refs, "stored")
     for bad_record in bad:
         log.warning("issue %s quarantined: %s", bad_record.ref, bad_record.reason)
     result.quarantined += len(bad)
     for name, value in counts.items():
         setattr(result, name, getattr(result, name) + value)
-    return max((row["task_updated_at"] for row in stored), default=None)
+    return stored
 
 
 def _retry_quarantined(
