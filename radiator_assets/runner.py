@@ -258,17 +258,24 @@ def run_sync(
     since: date | None = None,
     instance: dg.DagsterInstance | None = None,
     log_level: str | None = None,
+    given: dict[str, Any] | None = None,
 ) -> SyncOutcome:
     """Materialize the ingestion assets (and whatever `selection` adds) in this process.
 
-    Dagster's console log is printed from `log_level` up (None: not at all); the
-    whole event log is written to `outcome.log_path` either way."""
+    `given` makes it an ad-hoc sync of given issues: `tracker_issues`' config `keys` or
+    `query` (and `keys_per_batch`), shown in the run's config in the UI and in the
+    `radiator/given` tag. Such a run covers the current month's partition only (its
+    entries of other months are recorded as received): it is no first sync, whatever
+    the mark says. Dagster's console log is printed from `log_level` up (None: not at
+    all); the whole event log is written to `outcome.log_path` either way."""
     # Imported here, not at the top: the partitions are defined from RADIATOR_HISTORY_START
     # as the definitions load, and `radiator demo` sets it to its organisation's first day.
     from radiator_assets.assets.partitions import current_partition_key, first_month_recorded
     from radiator_assets.automation.jobs import (
+        GIVEN_TAG,
         INCREMENTAL_RUN_TAGS,
         PENDING_ONLY_OPS,
+        given_tag,
         in_process_run_tags,
         tracker_sync_job,
         whole_history_tags,
@@ -280,7 +287,7 @@ def run_sync(
     # Before anything reads the warehouse (the listing mark below): a first run on an
     # empty database migrates it, as the warehouse resource would in each step.
     ensure_migrated(engine)
-    issues_config: dict[str, Any] = {"mode": mode}
+    issues_config: dict[str, Any] = {"mode": mode, **(given or {})}
     if since is not None:
         issues_config["since"] = since.isoformat()
     selection = list(selection or ["group:tracker"])
@@ -294,11 +301,12 @@ def run_sync(
         # Until a first sync has covered every month, runs cover them all (a rerun after a
         # kill records the months the killed run could not); later runs the current month,
         # and record any other month whose entries they store.
-        first_sync = mark is None or not first_month_recorded(instance)
+        first_sync = not given and (mark is None or not first_month_recorded(instance))
         partition = None if first_sync else current_partition_key()
         tags = {
             **(whole_history_tags() if first_sync else INCREMENTAL_RUN_TAGS),
             **in_process_run_tags(),
+            **({GIVEN_TAG: given_tag(given)} if given else {}),
         }
         job = defs.resolve_job_def(tracker_sync_job.name)
         keys = dg.AssetSelection.from_string(" or ".join(selection)).resolve(

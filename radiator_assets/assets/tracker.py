@@ -32,6 +32,7 @@ from radiator_assets.assets.partitions import (
 )
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.storage.models import TrackerChangelogEntry, TrackerTask, TrackerTaskHistory
+from radiator_assets.sync.by_keys import KEYS_PER_BATCH, KeySyncResult, parse_keys, sync_by_keys
 from radiator_assets.sync.changelog import (
     ChangelogSyncResult,
     Window,
@@ -49,10 +50,25 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
 class IssuesConfig(dg.Config):
-    """How much of Tracker to list this time."""
+    """How much of Tracker to list this time; or, with `keys` or `query`, only the given
+    issues (an ad-hoc sync, `sync/by_keys.py`: the configured query's mark and
+    reconciliation are left alone)."""
 
     mode: Literal["incremental", "full", "reconcile"] = "incremental"
     since: str | None = None  # ISO date or timestamp (UTC); overrides the stored high-water mark
+    keys: list[str] | None = None  # sync just these issues (current or old keys)
+    query: str | None = None  # sync just the issues this Tracker query matches now
+    keys_per_batch: int = KEYS_PER_BATCH  # issues per search request and transaction
+
+    def given_issues(self) -> bool:
+        """Whether this is an ad-hoc sync of given issues; refuses mixed settings."""
+        if self.keys is None and self.query is None:
+            return False
+        if self.keys is not None and self.query is not None:
+            raise ValueError("tracker_issues: give keys or query, not both")
+        if self.mode != "incremental" or self.since:
+            raise ValueError("tracker_issues: keys and query go with neither mode nor since")
+        return True
 
 
 class ChangelogConfig(dg.Config):
@@ -77,7 +93,10 @@ def _parse_since(value: str | None) -> datetime | None:
     backfill_policy=SINGLE_RUN,
     kinds={"postgres", "python"},
     metadata=table_definition_metadata(TrackerTask.__table__),
-    description="Tracker issues matching TRACKER_QUERY, upserted by stable id (snapshot).",
+    description=(
+        "Tracker issues matching TRACKER_QUERY, upserted by stable id (snapshot); with the "
+        "config's keys or query, only those issues (an ad-hoc sync, in resumable batches)."
+    ),
 )
 def tracker_issues(
     context: dg.AssetExecutionContext,
@@ -85,6 +104,8 @@ def tracker_issues(
     warehouse: WarehouseResource,
     tracker: TrackerResource,
 ) -> dg.MaterializeResult:
+    if config.given_issues():
+        return _given_issues(context, config, warehouse, tracker)
     engine = warehouse.engine()
     settings = tracker.settings()
     with (
@@ -138,6 +159,79 @@ def tracker_issues(
             "issues_out_of_query": result.out_of_query,
             "high_water_mark": str(result.high_water_mark),
             "previous_high_water_mark": str(result.previous_high_water_mark),
+            **timing_metadata({**result.seconds, "lock_wait": step.writer.waited_seconds}),
+            **api_metadata(traffic),
+        }
+    )
+
+
+MISSING_KEYS_SHOWN = 100
+
+
+def _given_issues(
+    context: dg.AssetExecutionContext,
+    config: IssuesConfig,
+    warehouse: WarehouseResource,
+    tracker: TrackerResource,
+) -> dg.MaterializeResult:
+    """`tracker_issues` of an ad-hoc run: the given issues' snapshots, batch by batch; the
+    keys Tracker does not know are listed in the metadata (the step does not fail)."""
+    engine = warehouse.engine()
+    settings = tracker.settings()
+    keys = parse_keys(config.keys) if config.keys is not None else None
+    with (
+        sync_step(
+            engine,
+            f"issues:{'keys' if keys is not None else 'query'}",
+            context.run.run_id,
+            lock_wait_seconds=settings.sync_lock_wait_seconds,
+        ) as step,
+        tracker.client() as client,
+    ):
+
+        def progress(tally: SyncRunTally, r: KeySyncResult) -> None:
+            tally.tasks_written = r.inserted + r.updated
+            tally.api_requests = int(client.counters["requests"])
+            context.log.debug(f"issues: batch {r.batches + r.batches_stored_before} stored")
+
+        result = sync_by_keys(
+            step.writer,
+            client,
+            fields=tracker.custom_fields(),
+            keys=keys,
+            query=config.query,
+            batch_size=config.keys_per_batch,
+            run_id=context.run.run_id,
+            progress=step.progress(progress),
+        )
+        traffic = client.counters.snapshot()
+        step.tally.tasks_written = result.inserted + result.updated
+        step.tally.api_requests = int(traffic["requests"])
+    missing = len(result.not_found) + len(result.hidden)
+    context.log.info(
+        f"issues ({result.mode}, {result.query}): {result.seen} found in "
+        f"{result.batches} batch(es) ({result.batches_stored_before} stored before), "
+        f"{result.inserted} new, {result.updated} updated, {result.unchanged} unchanged, "
+        f"{result.quarantined} quarantined, {missing} key(s) not found"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": row_count(engine, TrackerTask.__table__),
+            "mode": result.mode,
+            "query": result.query,
+            "keys_given": result.keys_given,
+            "batches": result.batches_total,
+            "batches_stored_before": result.batches_stored_before,
+            "issues_seen": result.seen,
+            "rows_inserted": result.inserted,
+            "rows_updated": result.updated,
+            "rows_unchanged": result.unchanged,
+            "issues_moved": result.moved,
+            "issues_quarantined": result.quarantined,
+            "keys_not_found": ", ".join(result.not_found[:MISSING_KEYS_SHOWN]),
+            "keys_not_found_count": len(result.not_found),
+            "keys_hidden": ", ".join(result.hidden[:MISSING_KEYS_SHOWN]),
+            "keys_hidden_count": len(result.hidden),
             **timing_metadata({**result.seconds, "lock_wait": step.writer.waited_seconds}),
             **api_metadata(traffic),
         }

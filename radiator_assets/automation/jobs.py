@@ -51,6 +51,22 @@ def in_process_run_tags() -> dict[str, str]:
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
 
 
+#: Tag of an ad-hoc sync of given issues (`radiator sync --keys/--query`): what was given.
+GIVEN_TAG = "radiator/given"
+GIVEN_TAG_CHARS = 200
+
+
+def given_tag(given: dict[str, object]) -> str:
+    """`keys: 3 (CPO-1, CPO-2, CPO-3)` or `query: Queue: CPO`, cut to a tag's length (the
+    run's config holds every key)."""
+    keys = given.get("keys")
+    if isinstance(keys, list):
+        text = f"keys: {len(keys)} ({', '.join(map(str, keys))})"
+    else:
+        text = f"query: {given.get('query')}"
+    return text if len(text) <= GIVEN_TAG_CHARS else text[: GIVEN_TAG_CHARS - 3] + "..."
+
+
 def partition_range_tags(first_key: str, last_key: str) -> dict[str, str]:
     """Run tags that make one run cover the partitions first..last (single-run backfill)."""
     return {RANGE_START_TAG: first_key, RANGE_END_TAG: last_key}
