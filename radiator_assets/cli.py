@@ -103,23 +103,73 @@ def check_configuration(*, tracker: bool) -> None:
 def _sync(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from radiator_assets.cli_output import CONFIG_ERROR, RUNTIME_ERROR, print_sync_summary
+    from radiator_assets.cli_output import (
+        CONFIG_ERROR,
+        KEYS_NOT_FOUND,
+        RUNTIME_ERROR,
+        missing_keys_lines,
+        print_sync_summary,
+    )
     from radiator_assets.runner import nothing_to_sync, run_sync
 
+    given = _given_issues(args)
     since = date.fromisoformat(args.since) if args.since else None
+    mode = args.mode or "incremental"
     check_configuration(tracker=True)
-    if args.mode == "incremental" and since is None and not args.force:
+    if given is None and mode == "incremental" and since is None and not args.force:
         reason = nothing_to_sync(reports=args.reports)
         if reason is not None:
             print(reason)
             return 0
     selection = ["group:tracker", *(["group:reports"] if args.reports else [])]
     log_level = args.log_level or ("DEBUG" if args.verbose else None)
-    outcome = run_sync(selection=selection, mode=args.mode, since=since, log_level=log_level)
+    outcome = run_sync(
+        selection=selection, mode=mode, since=since, log_level=log_level, given=given
+    )
     print_sync_summary(outcome)
-    if outcome.success:
-        return 0
-    return CONFIG_ERROR if any(f.is_configuration for f in outcome.failures) else RUNTIME_ERROR
+    if not outcome.success:
+        failures = outcome.failures
+        return CONFIG_ERROR if any(f.is_configuration for f in failures) else RUNTIME_ERROR
+    return KEYS_NOT_FOUND if missing_keys_lines(outcome.metadata.get("tracker_issues", {})) else 0
+
+
+def _given_issues(args: argparse.Namespace) -> dict[str, object] | None:
+    """The `tracker_issues` config of `--keys FILE` / `--query Q` (None without them); the
+    keys are read and checked here, before any work."""
+    if args.keys is None and args.query is None:
+        if args.batch_size is not None:
+            raise _usage("--batch-size goes with --keys or --query")
+        return None
+    if args.mode is not None or args.since is not None or args.force:
+        raise _usage("--keys and --query go with neither --mode, --since nor --force")
+    batch = {} if args.batch_size is None else {"keys_per_batch": args.batch_size}
+    if args.query is not None:
+        if not args.query.strip():
+            raise _usage("--query needs a Tracker query")
+        return {"query": args.query.strip(), **batch}
+    return {"keys": _read_keys(args.keys), **batch}
+
+
+def _read_keys(source: str) -> list[str]:
+    """The keys of FILE (`-`: standard input), checked: see `sync.by_keys.parse_keys`."""
+    from radiator_assets.sync.by_keys import KeyInputError, parse_keys
+
+    where = "standard input" if source == "-" else source
+    try:
+        if source == "-":
+            return parse_keys(sys.stdin)
+        with open(source, encoding="utf-8") as lines:
+            return parse_keys(lines)
+    except KeyInputError as exc:
+        raise KeyInputError(f"{exc} ({where})") from None
+    except UnicodeDecodeError:
+        raise KeyInputError(f"not UTF-8 text ({where})") from None
+
+
+def _usage(message: str) -> Exception:
+    from radiator_assets.cli_output import UsageError
+
+    return UsageError(f"{message} (radiator sync)")
 
 
 def _partitions(args: argparse.Namespace) -> int:
@@ -171,6 +221,16 @@ def _port(value: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{value!r} is not a port (1..65535)")
     return port
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return number
 
 
 def _churn_seconds(value: str) -> float:
@@ -236,7 +296,28 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--since", type=_since_date, help="re-read issues updated since this UTC date (YYYY-MM-DD)"
     )
-    sync.add_argument("--mode", choices=["incremental", "full", "reconcile"], default="incremental")
+    sync.add_argument(
+        "--mode", choices=["incremental", "full", "reconcile"], default=None, help="(incremental)"
+    )
+    given = sync.add_mutually_exclusive_group()
+    given.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="sync just these issues: one key a line (old keys too; blank lines and # "
+        "comments ignored; - reads standard input); resumable, the query's mark stays",
+    )
+    given.add_argument(
+        "--query",
+        metavar="QUERY",
+        help="sync just the issues this Tracker query matches now, as --keys does",
+    )
+    sync.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="with --keys/--query: issues per search request and transaction (100)",
+    )
     sync.add_argument("--no-reports", dest="reports", action="store_false")
     sync.add_argument(
         "--force",

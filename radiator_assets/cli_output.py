@@ -36,18 +36,7 @@ def print_sync_summary(outcome: SyncOutcome, *, err: TextIO | None = None) -> No
     changelog = outcome.metadata.get("tracker_changelog", {})
     history = outcome.metadata.get("tracker_task_history", {})
     instead = _written(outcome, "tracker_issues", lambda r: f"{r.tasks_written} issues")
-    print(
-        "issues:    "
-        + (
-            instead
-            or f"{issues.get('issues_seen', 0)} seen, {issues.get('rows_inserted', 0)} new, "
-            f"{issues.get('rows_updated', 0)} updated, {issues.get('rows_unchanged', 0)} "
-            f"unchanged, {issues.get('issues_quarantined', 0)} quarantined, "
-            f"{issues.get('issues_marked_deleted', 0)} deleted in Tracker, "
-            f"{issues.get('issues_out_of_query', 0)} out of the query "
-            f"({issues.get('api_requests', 0)} requests)"
-        )
-    )
+    print("issues:    " + (instead or _issues_line(issues)))
     instead = _written(outcome, "tracker_changelog", lambda r: f"{r.entries_written} new entries")
     print(
         "changelog: "
@@ -81,6 +70,48 @@ def print_sync_summary(outcome: SyncOutcome, *, err: TextIO | None = None) -> No
     where = f": full log in {outcome.log_path}" if outcome.log_path else ""
     for failure in outcome.failures:
         print(f"radiator: error: {failure.message} (step {failure.step}){where}", file=err)
+    for line in missing_keys_lines(issues):
+        print(f"radiator: warning: {line}", file=err)
+
+
+def _issues_line(issues: dict[str, Any]) -> str:
+    """The issues step's numbers: of a listing of the query, or of an ad-hoc sync."""
+    counts = (
+        f"{issues.get('rows_inserted', 0)} new, {issues.get('rows_updated', 0)} updated, "
+        f"{issues.get('rows_unchanged', 0)} unchanged, "
+        f"{issues.get('issues_quarantined', 0)} quarantined"
+    )
+    requests = f"({issues.get('api_requests', 0)} requests)"
+    if issues.get("mode") in ("keys", "query"):
+        missing = issues.get("keys_not_found_count", 0) + issues.get("keys_hidden_count", 0)
+        return (
+            f"{issues.get('keys_given', 0)} keys given ({issues.get('mode')}: "
+            f"{issues.get('query')}), {issues.get('batches', 0)} batches of which "
+            f"{issues.get('batches_stored_before', 0)} stored by an earlier run, "
+            f"{issues.get('issues_seen', 0)} found, {counts}, {missing} not found {requests}"
+        )
+    return (
+        f"{issues.get('issues_seen', 0)} seen, {counts}, "
+        f"{issues.get('issues_marked_deleted', 0)} deleted in Tracker, "
+        f"{issues.get('issues_out_of_query', 0)} out of the query {requests}"
+    )
+
+
+def missing_keys_lines(issues: dict[str, Any]) -> list[str]:
+    """One line for the keys Tracker does not know and one for those it hides from us."""
+    lines = []
+    for count_key, keys_key, what in (
+        ("keys_not_found_count", "keys_not_found", "not found in Tracker (404)"),
+        ("keys_hidden_count", "keys_hidden", "hidden from this token (403)"),
+    ):
+        count = issues.get(count_key, 0)
+        if count:
+            shown = [key for key in issues.get(keys_key, "").split(", ") if key]
+            more = f" and {count - len(shown)} more" if count > len(shown) else ""
+            lines.append(
+                f"{count} key(s) {what}, nothing stored for them: {', '.join(shown)}{more}"
+            )
+    return lines
 
 
 def _cell(value: Any) -> str:
@@ -108,6 +139,11 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 CONFIG_ERROR = 2  # the user has to change a setting or a file
 RUNTIME_ERROR = 1  # something failed while running: the database, Tracker, a bug
+KEYS_NOT_FOUND = 3  # an ad-hoc sync succeeded, but Tracker does not give some given keys
+
+
+class UsageError(Exception):
+    """Options of a command that do not go together (exit code 2)."""
 
 
 def _first_line(text: object) -> str:
@@ -168,6 +204,7 @@ def describe_error(exc: BaseException) -> tuple[int, list[str]]:
     from radiator_assets.storage.embedded import EmbeddedServerError
     from radiator_assets.storage.engine import DatabaseURLError
     from radiator_assets.storage.migration_ops import DriftError
+    from radiator_assets.sync.by_keys import KeyInputError
     from radiator_assets.tracker.errors import TrackerConfigError, TrackerError
 
     if isinstance(exc, ValidationError) and exc.title == "Settings":
@@ -177,6 +214,12 @@ def describe_error(exc: BaseException) -> tuple[int, list[str]]:
             f"{f'{issue.key}: ' if issue.key else ''}{issue.message} "
             f"({exc.source}{f', line {issue.line}' if issue.line else ''})"
             for issue in exc.issues
+        ]
+    if isinstance(exc, UsageError):
+        return CONFIG_ERROR, [str(exc)]
+    if isinstance(exc, KeyInputError):
+        return CONFIG_ERROR, [
+            f"{_first_line(exc)}: one issue key a line (blank lines and # comments are ignored)"
         ]
     if isinstance(exc, FileNotFoundError):
         return CONFIG_ERROR, [_first_line(exc) or f"not found: {exc.filename}"]
