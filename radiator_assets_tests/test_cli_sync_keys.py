@@ -15,10 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
+from radiator_assets.automation.jobs import GIVEN_TAG
 from radiator_assets.emulator import Fault, TrackerEmulator, generate_org
 from radiator_assets.emulator.querylang import parse_query
 from radiator_assets.settings import get_settings
@@ -241,6 +243,34 @@ def test_unknown_keys_are_listed_and_exit_3_while_the_others_are_stored(
     assert rows(engine_for, "SELECT key, deleted_at FROM tracker_tasks") == [("CPO-1", None)]
     assert rows(engine_for, "SELECT not_found FROM tracker_key_sync_batches") == [
         (["CPO-999", "CPO-3", "NOPE-1"],)
+    ]
+    # In the UI: a run of the named job, its keys in the run config and in a tag.
+    run_id = re.search(r"run:       (\S+) \(success\)", ran.out)[1]
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(run_id)
+    assert run.job_name == "tracker_sync"
+    assert run.run_config["ops"]["tracker_issues"]["config"]["keys"] == [
+        "CPO-1",
+        "CPO-999",
+        "CPO-3",
+        "NOPE-1",
+    ]
+    assert run.tags[GIVEN_TAG] == "keys: 4 (CPO-1, CPO-999, CPO-3, NOPE-1)"
+
+
+def test_keys_from_standard_input(
+    cli: Callable[..., Any],
+    engine_for: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("FULLSTACK-2\n# done\nfullstack-3\n"))
+
+    ran = cli(*SYNC, "--keys", "-")
+
+    assert ran.code == 0, ran.err
+    assert rows(engine_for, "SELECT key FROM tracker_tasks ORDER BY key") == [
+        ("FULLSTACK-2",),
+        ("FULLSTACK-3",),
     ]
 
 

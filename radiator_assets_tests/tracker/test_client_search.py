@@ -252,3 +252,32 @@ def test_search_page_beyond_the_paged_cap_is_an_http_error(
     with pytest.raises(TrackerHTTPError) as caught:
         client.search_page(ALL, page=3, per_page=10)
     assert caught.value.status == 400
+
+
+def test_search_keys_returns_whole_issues_for_current_and_old_keys_in_one_request(
+    tracker_emulator, tracker_client
+):
+    new_key = tracker_emulator.move_issue("CPO-2", "FULLSTACK")
+    keys = ["CPO-1", "CPO-2", "CPO-1", "CPO-99999"]
+
+    issues = tracker_client.search_keys(keys)
+
+    assert sorted(i["key"] for i in issues) == sorted(["CPO-1", new_key])
+    assert all({"summary", "status", "updatedAt", "links"} <= set(i) for i in issues)
+    (request,) = tracker_emulator.requests
+    assert request.params["perPage"] == ["4"] and request.params["page"] == ["1"]
+    assert request.json() == {"keys": keys}
+
+
+def test_search_keys_reads_the_next_page_when_the_total_says_there_are_more(
+    tracker_emulator, tracker_client
+):
+    # A total beyond the first page (real Tracker may cap perPage): page 2 is asked for,
+    # and its empty answer ends the search.
+    tracker_emulator.add_fault(Fault.replace_headers({"X-Total-Count": "5"}, r"_search$"))
+
+    issues = tracker_client.search_keys(["CPO-1", "CPO-2"])
+
+    assert sorted(i["key"] for i in issues) == ["CPO-1", "CPO-2"]
+    pages = [r.params["page"] for r in tracker_emulator.requests]
+    assert pages == [["1"], ["2"]]
