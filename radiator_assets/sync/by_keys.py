@@ -20,8 +20,9 @@ Decisions:
   them pending (`changelog_synced_updated_at = NULL`), and the `tracker_changelog`
   step fetches them with the existing rule (entries and cursor committed together).
 * An input counts as finished once every batch is stored and none of its issues
-  still waits for its changelog; the same input given again after that is a new
-  sync (its old progress rows are replaced), given again before that it resumes.
+  still waits for its changelog (outside the quarantine, which every sync retries);
+  the same input given again after that is a new sync (its old progress rows are
+  replaced), given again before that it resumes.
 * A key the search does not return is asked for directly (GET, which also resolves
   old keys): 404 is reported as not found, 403 as hidden from this token, and
   nothing is deleted for it; an issue the GET does return is stored.
@@ -45,6 +46,7 @@ from radiator_assets.metrics.config import CustomFields
 from radiator_assets.storage.models import TrackerKeySyncBatch, TrackerTask
 from radiator_assets.sync.issues import IssueSyncResult, store_issue_batch
 from radiator_assets.sync.locking import SyncWriter
+from radiator_assets.sync.quarantine import QUARANTINE
 from radiator_assets.tracker.errors import AccessDenied, IssueGone
 
 log = logging.getLogger(__name__)
@@ -196,11 +198,17 @@ def _unfinished_batches(writer: SyncWriter, digest: str) -> list[_Batch] | None:
 
 
 def _changelogs_pending(conn: Connection, digest: str) -> bool:
-    """Whether an issue this input stored still waits for its changelog."""
+    """Whether an issue this input stored still waits for its changelog (one in the
+    quarantine does not: every sync retries it, and it must not hold the input open)."""
     ids = (
         sa.select(sa.func.unnest(BATCHES.c.tracker_ids))
         .where(BATCHES.c.input_hash == digest)
         .scalar_subquery()
+    )
+    quarantined = sa.exists().where(
+        QUARANTINE.c.kind == "changelog",
+        QUARANTINE.c.ref == TASKS.c.tracker_id,
+        QUARANTINE.c.resolved_at.is_(None),
     )
     return bool(
         conn.scalar(
@@ -209,6 +217,7 @@ def _changelogs_pending(conn: Connection, digest: str) -> bool:
                     TASKS.c.tracker_id.in_(ids),
                     TASKS.c.deleted_at.is_(None),
                     TASKS.c.changelog_synced_updated_at.is_distinct_from(TASKS.c.task_updated_at),
+                    ~quarantined,
                 )
             )
         )
