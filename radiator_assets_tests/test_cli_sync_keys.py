@@ -378,3 +378,30 @@ def test_a_killed_keys_sync_resumes_without_refetching_committed_batches(
     assert rows(engine_for, "SELECT count(*) FROM tracker_sync_runs WHERE status = 'running'") == [
         (0,)
     ]
+
+
+def test_an_input_whose_changelogs_are_left_resumes_them_and_is_new_once_they_are_done(
+    cli: Callable[..., Any], emulator: TrackerEmulator, engine_for: Engine
+) -> None:
+    keys = ["CPO-1", "CPO-2", "FULLSTACK-1"]
+    first = emulator.org.resolve("CPO-1").id
+
+    def by_keys() -> Any:
+        emulator.reset_requests()
+        with fast_client() as client:
+            return locked(sync_by_keys, engine_for, client, fields=FIELDS, keys=keys, batch_size=2)
+
+    assert by_keys().batches == 2  # snapshots stored; the changelog step has not run (killed)
+    resumed = by_keys()
+    assert (resumed.batches, resumed.batches_stored_before) == (0, 2)
+    assert keys_searched(emulator) == []
+    # The changelogs: one fails for good and waits in the quarantine, the others are stored.
+    emulator.add_fault(Fault.http(500, rf"/issues/{first}/changelog", None))
+    with fast_client() as client:
+        changelog = locked(sync_changelogs, engine_for, client)
+    assert changelog.tasks_quarantined == 1 and changelog.tasks_with_new_entries == 2
+
+    again = by_keys()  # finished (the quarantined one is every sync's to retry): a new sync
+
+    assert (again.batches, again.batches_stored_before, again.unchanged) == (2, 0, 3)
+    assert keys_searched(emulator) == [keys[:2], keys[2:]]
