@@ -4,9 +4,9 @@ The progress of ad-hoc syncs of given issues (`radiator sync --keys/--query`):
 one row per batch of keys, so a run killed half-way and started again with the
 same input skips the batches it committed.
 
-Revision ID: 0004_key_sync
-Revises: 0003
-Create Date: 2026-12-01
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30
 """
 
 from collections.abc import Sequence
@@ -17,8 +17,8 @@ from sqlalchemy.dialects import postgresql
 from alembic import op
 from radiator_assets.storage import migration_ops as ops
 
-revision: str = "0004_key_sync"
-down_revision: str | Sequence[str] | None = "0003"
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
