@@ -458,3 +458,156 @@ REPORT_TABLES: dict[str, sa.Table] = {
         ReportSubepicReturns,
     )
 }
+
+
+# --------------------------------------------------------------------------- history
+# Snapshots kept per as_of (not replaced as a whole): every product build replaces
+# the snapshot of its own as_of, and the weekly `report_summary_history` partitions
+# add the snapshots of past week ends. Not in REPORT_TABLES: those are the tables a
+# build replaces.
+
+SUMMARY_METRICS_RU = (
+    ("ttm", "TTM"),
+    ("ttd", "TTD"),
+    ("tail", "Tail"),
+    ("devlt", "DevLT"),
+    ("pause", "Пауза"),
+)
+#: statistic -> (column type, nullable, Russian label); `over` exists for all but pause
+SUMMARY_STATS = {
+    "count": (sa.Integer, False, "количество"),
+    "mean": (sa.Float, True, "среднее"),
+    "median": (sa.Float, True, "медиана"),
+    "p85": (sa.Float, True, "85 перцентиль"),
+    "max": (sa.Integer, True, "максимум"),
+    "over": (sa.Integer, False, "выше порога"),
+}
+
+
+def _summary_stat_columns() -> list[sa.Column]:
+    """The statistics columns of report_ttm_summary, in its order, labelled in Russian."""
+    return [
+        sa.Column(
+            f"{metric}_{stat}",
+            kind,
+            nullable=nullable,
+            comment=f"{label} over thresholds.{metric}" if stat == "over" else None,
+            info={"ru": f"{label} {stat_ru}"},
+        )
+        for metric, label in SUMMARY_METRICS_RU
+        for stat, (kind, nullable, stat_ru) in SUMMARY_STATS.items()
+        if not (stat == "over" and metric == "pause")
+    ]
+
+
+class ReportSummaryHistory(Base):
+    """report_ttm_summary as of each snapshot's as_of: its rows, plus the as_of."""
+
+    __table__ = sa.Table(
+        "report_summary_history",
+        Base.metadata,
+        sa.Column(
+            "as_of",
+            TZ,
+            primary_key=True,
+            comment="the instant the snapshot describes",
+            info={"ru": "На дату"},
+        ),
+        sa.Column("period", NAME, primary_key=True, comment="period name", info={"ru": "Квартал"}),
+        sa.Column(
+            "dimension",
+            sa.String(16),
+            primary_key=True,
+            comment="'team' or 'lead'",
+            info={"ru": "Разрез"},
+        ),
+        sa.Column(
+            "name",
+            NAME,
+            primary_key=True,
+            comment="the team or the lead",
+            info={"ru": "Команда или лид"},
+        ),
+        sa.Column(
+            "current_period",
+            sa.Boolean,
+            nullable=False,
+            comment="the period holds the snapshot's last instant (just before as_of)",
+            info={"ru": "Текущий квартал"},
+        ),
+        sa.Column(
+            "period_start",
+            sa.Date,
+            nullable=False,
+            comment="first day of the period",
+            info={"ru": "Начало квартала"},
+        ),
+        sa.Column(
+            "tasks",
+            sa.Integer,
+            nullable=False,
+            comment="finished tasks",
+            info={"ru": "Завершено задач"},
+        ),
+        *_summary_stat_columns(),
+    )
+
+
+class ReportFlowHistory(Base):
+    """Per snapshot (as_of) and team: work in progress and throughput, for the trends."""
+
+    __tablename__ = "report_flow_history"
+
+    as_of: Mapped[datetime] = mapped_column(
+        TZ, primary_key=True, comment="the instant the snapshot describes", info={"ru": "На дату"}
+    )
+    team: Mapped[str] = mapped_column(NAME, primary_key=True, info={"ru": "Команда"})
+    week_start: Mapped[date] = mapped_column(
+        sa.Date,
+        comment="Monday of the week the snapshot closes (the last week of report_flow_weekly)",
+        info={"ru": "Начало недели"},
+    )
+    wip: Mapped[int] = mapped_column(
+        sa.Integer, comment="tasks in discovery or delivery at as_of", info={"ru": "В работе (WIP)"}
+    )
+    throughput: Mapped[int] = mapped_column(
+        sa.Integer,
+        comment="tasks completed that week, up to as_of",
+        info={"ru": "Завершено за неделю"},
+    )
+    arrivals: Mapped[int] = mapped_column(
+        sa.Integer,
+        comment="tasks created that week, up to as_of",
+        info={"ru": "Поступило за неделю"},
+    )
+    aging_over_p85: Mapped[int] = mapped_column(
+        sa.Integer,
+        comment="open tasks older in their status than the team's p85 (report_aging_wip)",
+        info={"ru": "Зависли дольше p85"},
+    )
+    in_development: Mapped[int] = mapped_column(
+        sa.Integer,
+        comment="unfinished tasks that went through development, with a DevLT (details rows)",
+        info={"ru": "В разработке"},
+    )
+    in_development_devlt_mean: Mapped[float | None] = mapped_column(
+        sa.Float,
+        comment="mean DevLT to as_of of those tasks",
+        info={"ru": "DevLT в разработке среднее"},
+    )
+    in_development_devlt_median: Mapped[float | None] = mapped_column(
+        sa.Float,
+        comment="median DevLT to as_of of those tasks",
+        info={"ru": "DevLT в разработке медиана"},
+    )
+    in_development_devlt_p85: Mapped[float | None] = mapped_column(
+        sa.Float,
+        comment="p85 of DevLT to as_of of those tasks",
+        info={"ru": "DevLT в разработке 85 перцентиль"},
+    )
+
+
+HISTORY_TABLES: dict[str, sa.Table] = {
+    model.__table__.name: model.__table__  # type: ignore[misc]
+    for model in (ReportSummaryHistory, ReportFlowHistory)
+}
