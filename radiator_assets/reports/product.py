@@ -4,7 +4,8 @@ report_ttm_details, report_ttm_summary, report_flow_weekly and report_aging_wip
 all need the engine's metrics of every product task; computing them once and
 feeding four collectors makes the pass (the expensive part: about a quarter of
 a millisecond per task) happen once. All four tables are replaced in one
-transaction, so they always describe the same as_of and the same data.
+transaction, so they always describe the same as_of and the same data, and
+the same transaction replaces the snapshot of that as_of (`history.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from radiator_assets.reports.aging import AgingCollector, create_author_teams, t
 from radiator_assets.reports.common import ReportInputs, ReportResult
 from radiator_assets.reports.details import DetailsCollector
 from radiator_assets.reports.flow import FlowCollector
+from radiator_assets.reports.history import shadow_tables, write_snapshot
 from radiator_assets.reports.loading import (
     DEFAULT_BATCH_SIZE,
     first_created,
@@ -42,12 +44,20 @@ def build_product_reports(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pictures_dir: Path | None = None,
+    only_snapshot: bool = False,
 ) -> dict[str, ReportResult]:
-    """Replace the four product-queue reports; with `pictures_dir`, render their PNGs."""
+    """Replace the four product-queue reports and the snapshot of their as_of; with
+    `pictures_dir`, render their PNGs. With `only_snapshot`, the reports are built into
+    temporary tables that shadow theirs (`history.shadow_tables`): only the snapshot
+    is kept."""
+    if only_snapshot and pictures_dir is not None:
+        raise ValueError("a snapshot-only build draws no pictures: the reports are not kept")
     t0 = time.perf_counter()
     product = [inputs.config.queues.product]
     timings: dict[str, float] = {}
     with snapshot(engine) as reader, unit_of_work(engine) as conn:
+        if only_snapshot:
+            shadow_tables(conn, PRODUCT_REPORTS)
         returns_sql = prepare_linked_returns(reader, inputs, batch_size=batch_size)
         create_author_teams(reader, inputs)
         p85 = team_status_p85(reader, inputs)
@@ -80,15 +90,19 @@ def build_product_reports(
         results[SUMMARY] = build_summary(conn, inputs)
         results[FLOW] = flow.write(conn)
         results[AGING] = aging.close()
+        for table, rows in write_snapshot(conn, inputs).items():
+            results[SUMMARY].extra[f"{table}_rows"] = rows
         t3 = time.perf_counter()
         timings["aggregate"] = t3 - t2
     t4 = time.perf_counter()
     timings["commit"] = t4 - t3
     if pictures_dir is not None:
         from radiator_assets.reports.pictures import render_product_pictures
+        from radiator_assets.reports.trends import render_trends
 
         for name, path in render_product_pictures(engine, inputs, pictures_dir).items():
             results[name[0]].pictures[name[1]] = str(path)
+        results[SUMMARY].pictures["trends"] = str(render_trends(engine, inputs, pictures_dir))
         timings["pictures"] = time.perf_counter() - t4
     for result in results.values():
         result.seconds.update(timings)
