@@ -9,6 +9,7 @@ from datetime import timedelta
 import dagster as dg
 
 from radiator_assets.assets.delivery import DELIVERY_ASSETS
+from radiator_assets.assets.report_history import report_summary_history
 from radiator_assets.assets.reports import REPORT_ASSETS
 from radiator_assets.assets.tracker import TRACKER_ASSETS
 from radiator_assets.assets.tracker_checks import TRACKER_CHECKS
@@ -69,7 +70,13 @@ def with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
     return dg.apply_freshness_policy(spec, FRESHNESS)
 
 
-ASSETS = [*dg.map_asset_specs(with_freshness, [*TRACKER_ASSETS, *REPORT_ASSETS]), *DELIVERY_ASSETS]
+# The weekly snapshot history only changes when someone backfills it, and delivery runs
+# only where it is configured: no freshness policy on either.
+ASSETS = [
+    *dg.map_asset_specs(with_freshness, [*TRACKER_ASSETS, *REPORT_ASSETS]),
+    report_summary_history,
+    *DELIVERY_ASSETS,
+]
 
 defs = dg.Definitions(
     assets=ASSETS,

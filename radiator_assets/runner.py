@@ -231,11 +231,11 @@ def nothing_to_sync(*, reports: bool) -> str | None:
 
 def _reports_current() -> bool:
     """Every report was materialized today (UTC), after the newest status history."""
-    from radiator_assets.assets.reports import GROUP as REPORTS_GROUP
+    from radiator_assets.assets.report_history import CURRENT_REPORTS
     from radiator_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    report_keys = dg.AssetSelection.groups(REPORTS_GROUP).resolve(graph)
+    report_keys = CURRENT_REPORTS.resolve(graph)
     dagster_home()
     with dg.DagsterInstance.get() as instance:
         latest = instance.get_latest_materialization_events(

@@ -9,7 +9,7 @@ whose `updatedAt` falls in its month; the newest one is the current month.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -53,3 +53,15 @@ def first_month_recorded(instance: dg.DagsterInstance) -> bool:
     """Whether a run has recorded the changelog's first month (a first sync completed)."""
     recorded = instance.get_materialized_partitions(dg.AssetKey("tracker_changelog"))
     return first_partition_key() in recorded
+
+
+def week_start(day: date) -> date:
+    """The Monday of `day`'s week."""
+    return day - timedelta(days=day.weekday())
+
+
+#: The weeks (Monday to Monday, UTC) of report_summary_history, from the week of
+#: RADIATOR_HISTORY_START; with no end offset the newest is the last complete week.
+report_week_partitions = dg.WeeklyPartitionsDefinition(
+    start_date=week_start(get_settings().history_start).isoformat(), day_offset=1, timezone="UTC"
+)

@@ -9,7 +9,7 @@ from datetime import datetime
 import dagster as dg
 
 from radiator_assets.assets.partitions import current_partition_key, first_partition_key
-from radiator_assets.assets.reports import GROUP as REPORTS_GROUP
+from radiator_assets.assets.report_history import CURRENT_REPORTS
 from radiator_assets.assets.tracker import GROUP as TRACKER_GROUP
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -17,7 +17,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 tracker_sync_job = dg.define_asset_job(
     "tracker_sync",
-    selection=dg.AssetSelection.groups(TRACKER_GROUP, REPORTS_GROUP),
+    selection=dg.AssetSelection.groups(TRACKER_GROUP) | CURRENT_REPORTS,
     description=(
         "Issues, then their new changelog entries, then the stays they change, then the "
         "reports (which blocking checks on the history hold back)."

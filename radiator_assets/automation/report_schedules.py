@@ -8,11 +8,11 @@ left to default to the run's start, keeps them current.
 
 import dagster as dg
 
-from radiator_assets.assets.reports import GROUP as REPORTS_GROUP
+from radiator_assets.assets.report_history import CURRENT_REPORTS
 
 reports_job = dg.define_asset_job(
     "reports",
-    selection=dg.AssetSelection.groups(REPORTS_GROUP),
+    selection=CURRENT_REPORTS,
     description="Every report table and picture, as of the run's start.",
 )
 

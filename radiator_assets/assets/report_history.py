@@ -1,0 +1,76 @@
+"""The weekly snapshot history of the summary (`report_summary_history`, group `reports`).
+
+Every product build keeps the snapshot of its own as_of (see
+`radiator_assets.reports.history`); this asset's weekly partitions add the
+snapshots of past week ends, so a backfill gives the trends a past. A
+partition's as_of is the end of its week (the next Monday 00:00 UTC); its
+snapshot is built into temporary tables (`radiator_assets.reports.backfill`),
+so the report tables keep describing the last build. A backfill run covers up
+to a quarter of weeks (`WEEKS_PER_RUN`), each week in its own transaction.
+
+The asset is partitioned and the other reports are not, so the jobs that
+rebuild the current reports leave it out (`CURRENT_REPORTS`). It carries no
+freshness policy: it only changes when someone backfills.
+"""
+
+from typing import Any
+
+import dagster as dg
+
+from radiator_assets.assets.metadata import table_definition_metadata
+from radiator_assets.assets.partitions import report_week_partitions
+from radiator_assets.assets.reports import GROUP, KINDS, UPSTREAM, report_metadata
+from radiator_assets.reports.backfill import build_snapshot, week_end
+from radiator_assets.reports.common import ReportInputs
+from radiator_assets.reports.trends import render_trends
+from radiator_assets.resources import TrackerResource, WarehouseResource
+from radiator_assets.storage.report_models import ReportSummaryHistory
+
+#: a backfill runs a quarter of weeks per run (one process and engine for them)
+WEEKS_PER_RUN = 13
+
+
+class HistoryConfig(dg.Config):
+    batch_size: int = 2000
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=UPSTREAM,
+    kinds=KINDS,
+    partitions_def=report_week_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=WEEKS_PER_RUN),
+    metadata=table_definition_metadata(ReportSummaryHistory.__table__),
+    description=(
+        "Snapshots of report_ttm_summary (and, in report_flow_history, WIP and throughput "
+        "per team) kept per as_of; a partition adds the snapshot at its week's end. "
+        "Trend chart of TTM p85, DevLT p85 and WIP per team."
+    ),
+)
+def report_summary_history(
+    context: dg.AssetExecutionContext,
+    config: HistoryConfig,
+    warehouse: WarehouseResource,
+    tracker: TrackerResource,
+) -> dg.MaterializeResult:
+    metrics = tracker.metrics_config()
+    engine = warehouse.engine()
+    weeks: dict[str, int] = {}
+    for key in context.partition_keys:
+        inputs = ReportInputs.of(metrics, week_end(key))
+        result = build_snapshot(engine, inputs, batch_size=config.batch_size)
+        context.log.info(
+            f"week {key}: snapshot as of {inputs.as_of.isoformat()}, {result.rows} rows"
+        )
+        weeks[key] = result.rows
+    result.pictures["trends"] = str(render_trends(engine, inputs, tracker.settings().reports_dir))
+    metadata: dict[str, Any] = {
+        **report_metadata(result, inputs),
+        "dagster/row_count": sum(weeks.values()),
+        "weeks": dg.MetadataValue.json(weeks),
+    }
+    return dg.MaterializeResult(metadata=metadata)
+
+
+#: The reports a build replaces: the group without the partitioned history.
+CURRENT_REPORTS = dg.AssetSelection.groups(GROUP) - dg.AssetSelection.assets(report_summary_history)
