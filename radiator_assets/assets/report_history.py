@@ -5,8 +5,10 @@ Every product build keeps the snapshot of its own as_of (see
 snapshots of past week ends, so a backfill gives the trends a past. A
 partition's as_of is the end of its week (the next Monday 00:00 UTC); its
 snapshot is built into temporary tables (`radiator_assets.reports.backfill`),
-so the report tables keep describing the last build. A backfill run covers up
-to a quarter of weeks (`WEEKS_PER_RUN`), each week in its own transaction.
+so the report tables keep describing the last build. One run covers a range of
+weeks (a single-run backfill policy, as the ingestion assets have: what
+`dagster asset materialize --partition-range` needs), each week in its own
+transaction, so the weeks done before a failure stay.
 
 The asset is partitioned and the other reports are not, so the jobs that
 rebuild the current reports leave it out (`CURRENT_REPORTS`). It carries no
@@ -26,9 +28,6 @@ from radiator_assets.reports.trends import render_trends
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.storage.report_models import ReportSummaryHistory
 
-#: a backfill runs a quarter of weeks per run (one process and engine for them)
-WEEKS_PER_RUN = 13
-
 
 class HistoryConfig(dg.Config):
     batch_size: int = 2000
@@ -39,7 +38,7 @@ class HistoryConfig(dg.Config):
     deps=UPSTREAM,
     kinds=KINDS,
     partitions_def=report_week_partitions,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=WEEKS_PER_RUN),
+    backfill_policy=dg.BackfillPolicy.single_run(),
     metadata=table_definition_metadata(ReportSummaryHistory.__table__),
     description=(
         "Snapshots of report_ttm_summary (and, in report_flow_history, WIP and throughput "
