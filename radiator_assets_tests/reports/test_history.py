@@ -363,3 +363,20 @@ def test_a_backfill_of_weeks_equals_builds_at_their_ends_and_leaves_the_reports(
     )
     assert again.success
     assert history_contents(engine) == history_contents(built)
+
+
+def test_the_readme_query_gives_the_month_to_month_series(two_weeks: Engine):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    query = readme.split("Week over week or month to month is a query", 1)[1]
+    query = query.split("```sql\n", 1)[1].split("```", 1)[0]
+    with two_weeks.connect() as conn:
+        documented = conn.execute(sa.text(query)).all()
+        monthly = team_trend(conn, "month")
+    assert [(r.bucket, r.team, r.ttm_p85, r.wip, r.prev_wip) for r in documented] == [
+        (r.bucket, r.team, r.ttm_p85, r.wip, r.prev_wip) for r in monthly
+    ]
+    assert [(r.team, r.bucket, r.in_development) for r in documented] == [
+        ("Team Alpha", date(2025, 3, 1), 1),
+        ("Team Beta", date(2025, 3, 1), 2),
+        ("Team Gamma", date(2025, 3, 1), 0),
+    ]
