@@ -18,12 +18,14 @@ freshness policy: it only changes when someone backfills.
 from typing import Any
 
 import dagster as dg
+from sqlalchemy.engine import Engine
 
 from radiator_assets.assets.metadata import table_definition_metadata
 from radiator_assets.assets.partitions import report_week_partitions
 from radiator_assets.assets.reports import GROUP, KINDS, UPSTREAM, report_metadata
+from radiator_assets.metrics.config import MetricsConfig
 from radiator_assets.reports.backfill import build_snapshot, week_end
-from radiator_assets.reports.common import ReportInputs
+from radiator_assets.reports.common import ReportInputs, ReportResult
 from radiator_assets.reports.trends import render_trends
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.storage.report_models import ReportSummaryHistory
@@ -52,23 +54,34 @@ def report_summary_history(
     warehouse: WarehouseResource,
     tracker: TrackerResource,
 ) -> dg.MaterializeResult:
-    metrics = tracker.metrics_config()
     engine = warehouse.engine()
-    weeks: dict[str, int] = {}
-    for key in context.partition_keys:
-        inputs = ReportInputs.of(metrics, week_end(key))
-        result = build_snapshot(engine, inputs, batch_size=config.batch_size)
-        context.log.info(
-            f"week {key}: snapshot as of {inputs.as_of.isoformat()}, {result.rows} rows"
-        )
-        weeks[key] = result.rows
+    built = [
+        snapshot_of_week(context, engine, tracker.metrics_config(), key, config.batch_size)
+        for key in context.partition_keys
+    ]
+    inputs, result = built[-1]
     result.pictures["trends"] = str(render_trends(engine, inputs, tracker.settings().reports_dir))
+    weeks = {key: week.rows for key, (_, week) in zip(context.partition_keys, built, strict=True)}
     metadata: dict[str, Any] = {
         **report_metadata(result, inputs),
         "dagster/row_count": sum(weeks.values()),
         "weeks": dg.MetadataValue.json(weeks),
     }
     return dg.MaterializeResult(metadata=metadata)
+
+
+def snapshot_of_week(
+    context: dg.AssetExecutionContext,
+    engine: Engine,
+    metrics: MetricsConfig,
+    key: str,
+    batch_size: int,
+) -> tuple[ReportInputs, ReportResult]:
+    """The snapshot at the end of the week `key`, in its own transaction."""
+    inputs = ReportInputs.of(metrics, week_end(key))
+    result = build_snapshot(engine, inputs, batch_size=batch_size)
+    context.log.info(f"week {key}: snapshot as of {inputs.as_of.isoformat()}, {result.rows} rows")
+    return inputs, result
 
 
 #: The reports a build replaces: the group without the partitioned history.

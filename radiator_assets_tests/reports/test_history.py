@@ -73,6 +73,7 @@ def flow_rows(engine: Engine, as_of: datetime) -> dict[str, tuple]:
             r.wip,
             r.throughput,
             r.arrivals,
+            r.aging_over_p85,
             r.in_development,
             r.in_development_devlt_median,
             r.in_development_devlt_p85,
@@ -148,16 +149,19 @@ def test_two_builds_keep_two_snapshots_with_their_values(two_weeks: Engine):
 def test_each_snapshot_keeps_wip_throughput_and_tasks_in_development_per_team(
     two_weeks: Engine,
 ):
+    """Aging over p85: CPO-2 (Beta) in development for 30, then 44 days, over the p85 of
+    Beta's closed in-development stays (its own 13 days); CPO-5 (1 day ready for
+    development, then 12 in development) and the Alpha tasks stay within theirs."""
     assert flow_rows(two_weeks, FIRST) == {
-        "Team Alpha": (date(2025, 2, 24), 1, 0, 0, 1, 17.0, 17.0),
-        "Team Beta": (date(2025, 2, 24), 2, 0, 1, 1, 13.0, 13.0),
-        "Team Gamma": (date(2025, 2, 24), 0, 0, 0, 0, None, None),
+        "Team Alpha": (date(2025, 2, 24), 1, 0, 0, 0, 1, 17.0, 17.0),
+        "Team Beta": (date(2025, 2, 24), 2, 0, 1, 1, 1, 13.0, 13.0),
+        "Team Gamma": (date(2025, 2, 24), 0, 0, 0, 0, 0, None, None),
     }
     second = flow_rows(two_weeks, SECOND)
-    assert second["Team Alpha"] == (date(2025, 3, 10), 1, 1, 1, 1, 2.0, 2.0)
-    assert second["Team Beta"][:5] == (date(2025, 3, 10), 2, 0, 0, 2)
-    assert second["Team Beta"][5:] == pytest.approx((12.5, 12.85))
-    assert second["Team Gamma"] == (date(2025, 3, 10), 0, 0, 0, 0, None, None)
+    assert second["Team Alpha"] == (date(2025, 3, 10), 1, 1, 1, 0, 1, 2.0, 2.0)
+    assert second["Team Beta"][:6] == (date(2025, 3, 10), 2, 0, 0, 1, 2)
+    assert second["Team Beta"][6:] == pytest.approx((12.5, 12.85))
+    assert second["Team Gamma"] == (date(2025, 3, 10), 0, 0, 0, 0, 0, None, None)
 
 
 def test_the_snapshot_copies_the_summary_rows_of_its_build(two_weeks: Engine):
