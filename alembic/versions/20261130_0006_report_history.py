@@ -5,9 +5,9 @@ report_ttm_summary) and report_flow_history (per team: WIP, throughput, tasks in
 development). Every product build replaces the snapshot of its own as_of; the
 weekly `report_summary_history` partitions add those of past week ends.
 
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-01
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-30
 """
 
 from collections.abc import Sequence
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 from radiator_assets.storage import migration_ops as ops
 
-revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003"
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
