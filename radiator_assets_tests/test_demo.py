@@ -41,6 +41,7 @@ def test_the_demo_syncs_twice_and_prints_the_ttm_summary_and_pictures(
         "cumulative_flow.png",
         "aging_wip.png",
         "status_activity.png",
+        "trends.png",
     }
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pictures)
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
