@@ -86,7 +86,7 @@ CFD_COLORS = {
 MAX_SCATTER_POINTS = 20_000
 
 
-def _save(fig: Figure, path: Path, *, tight: bool = True) -> Path:
+def save_png(fig: Figure, path: Path, *, tight: bool = True) -> Path:
     """Write the PNG atomically; `tight` crops it to the drawing (unknown pixel size)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -95,7 +95,7 @@ def _save(fig: Figure, path: Path, *, tight: bool = True) -> Path:
     return path
 
 
-def _empty(fig: Figure, title: str, message: str) -> None:
+def empty_figure(fig: Figure, title: str, message: str) -> None:
     ax = fig.subplots()
     ax.set_axis_off()
     ax.set_title(title)
@@ -171,8 +171,8 @@ def render_heatmap(
     fig = Figure(figsize=heatmap_size(len(teams), len(columns)), layout="constrained")
     title = f"{HEATMAP_STATS[stat]} of TTM / Tail / DevLT by team and period"
     if not teams:
-        _empty(fig, title, "no finished tasks in any period and no work in progress")
-        return _save(fig, path, tight=False)
+        empty_figure(fig, title, "no finished tasks in any period and no work in progress")
+        return save_png(fig, path, tight=False)
     axes = fig.subplots(len(grids), 1, squeeze=False)[:, 0]
     thresholds = inputs.config.thresholds
     for ax, (metric, label, grid) in zip(axes, grids, strict=True):
@@ -185,7 +185,7 @@ def render_heatmap(
         fontsize=10,
     )
     fig.legend(handles=_heat_legend(), loc="outside lower center", ncols=3, fontsize=8)
-    return _save(fig, path, tight=False)
+    return save_png(fig, path, tight=False)
 
 
 def _draw_heat_panel(fig: Figure, ax: Any, grid: HeatGrid, title: str, limit: int) -> None:
@@ -244,8 +244,8 @@ def render_cfd(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
     """`rows`: report_flow_weekly rows (summed over teams here)."""
     fig = Figure(figsize=(12, 6), layout="constrained")
     if not rows:
-        _empty(fig, "Cumulative flow", "no product tasks")
-        return _save(fig, path)
+        empty_figure(fig, "Cumulative flow", "no product tasks")
+        return save_png(fig, path)
     totals: dict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CFD_ORDER, 0))
     for r in rows:
         for block in CFD_ORDER:
@@ -267,15 +267,15 @@ def render_cfd(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
     for tick in ax.get_xticklabels():
         tick.set_rotation(30)
         tick.set_horizontalalignment("right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def render_aging(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
     """`rows`: report_aging_wip rows (current_status, age_in_status, team_status_p85, over_p85)."""
     fig = Figure(figsize=(12, 6), layout="constrained")
     if not rows:
-        _empty(fig, "Aging work in progress", "no open tasks")
-        return _save(fig, path)
+        empty_figure(fig, "Aging work in progress", "no open tasks")
+        return save_png(fig, path)
     config = inputs.config
     workflow = [s.name for s in config.statuses]
     present = {r.current_status for r in rows}
@@ -315,7 +315,7 @@ def render_aging(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
         f"Aging WIP (as of {inputs.as_of:%Y-%m-%d} UTC); dashes: the teams' p85 for the status"
     )
     ax.legend(loc="upper right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- activity
@@ -440,8 +440,8 @@ def render_activity(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Pa
     fig = Figure(figsize=activity_size(len(lines)), layout="constrained")
     title = "Status changes, product queue"
     if not lines:
-        _empty(fig, title, "no status changes and no open tasks")
-        return _save(fig, path, tight=False)
+        empty_figure(fig, title, "no status changes and no open tasks")
+        return save_png(fig, path, tight=False)
     last = rows[0].week_start
     prev = last - timedelta(days=7)
     ax = fig.subplots()
@@ -463,7 +463,7 @@ def render_activity(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Pa
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     _style_activity_table(table, lines)
-    return _save(fig, path, tight=False)
+    return save_png(fig, path, tight=False)
 
 
 def _style_activity_table(table: Any, lines: Sequence[ActivityLine]) -> None:

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.reports.common import ReportInputs, midnight
-from radiator_assets.reports.pictures import _empty, _save
+from radiator_assets.reports.pictures import empty_figure, save_png
 
 TRENDS = "trends.png"
 GRAINS = ("week", "month")
@@ -106,8 +106,8 @@ def render_trend_chart(rows: Sequence[Any], inputs: ReportInputs, path: Path) ->
     dotted verticals mark where a period starts."""
     fig = Figure(figsize=(12, 10), layout="constrained")
     if not rows:
-        _empty(fig, "Trends per team", "no snapshots yet")
-        return _save(fig, path)
+        empty_figure(fig, "Trends per team", "no snapshots yet")
+        return save_png(fig, path)
     series: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
         series[row.team].append(row)
@@ -144,7 +144,7 @@ def render_trend_chart(rows: Sequence[Any], inputs: ReportInputs, path: Path) ->
         tick.set_horizontalalignment("right")
     last = max(row.as_of for row in rows)
     fig.suptitle(f"Trends per team: the newest snapshot of each week, up to {last:%Y-%m-%d} UTC")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def render_trends(engine: Engine, inputs: ReportInputs, directory: Path) -> Path:
