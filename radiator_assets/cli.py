@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from radiator_assets.log_redaction import RedactSecrets, configured_secrets
 from radiator_assets.settings import get_settings
 
 Handler = Callable[[argparse.Namespace], int]
@@ -438,7 +439,8 @@ def _log_file() -> Path | None:
 @contextmanager
 def _logging(verbose: bool) -> Iterator[None]:
     """Log to the console (warnings; everything with `verbose`) and to the log file,
-    for the duration of one command; the previous logging setup is restored after."""
+    for the duration of one command; the previous logging setup is restored after.
+    Both handlers redact the configured secrets (`radiator_assets.log_redaction`)."""
     root = logging.getLogger()
     handlers: list[logging.Handler] = []
     console = logging.StreamHandler(sys.stderr)
@@ -462,12 +464,18 @@ def _logging(verbose: bool) -> Iterator[None]:
                 logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
             )
             handlers.append(to_file)
+    redact = RedactSecrets(configured_secrets())
     level = root.level
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for handler in handlers:
+        handler.addFilter(redact)
         root.addHandler(handler)
-    quiet = {"alembic": logging.WARNING} if not verbose else {}
-    # Dagster's local storage runs Alembic on SQLite and narrates it at INFO.
+    # Dagster's local storage runs Alembic on SQLite and narrates it at INFO. urllib3 logs
+    # each request line at DEBUG, and the Bot API's URL holds the token: besides the
+    # redaction, its connection pool says nothing below WARNING.
+    quiet = {"urllib3.connectionpool": logging.WARNING}
+    if not verbose:
+        quiet["alembic"] = logging.WARNING
     previous = {name: logging.getLogger(name).level for name in quiet}
     for name, value in quiet.items():
         logging.getLogger(name).setLevel(value)
