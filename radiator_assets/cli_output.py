@@ -200,6 +200,7 @@ def describe_error(exc: BaseException) -> tuple[int, list[str]]:
     from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
+    from radiator_assets.delivery.sheets_api import SheetsCredentialsError
     from radiator_assets.metrics.config import MetricsConfigError
     from radiator_assets.storage.embedded import EmbeddedServerError
     from radiator_assets.storage.engine import DatabaseURLError
@@ -221,6 +222,8 @@ def describe_error(exc: BaseException) -> tuple[int, list[str]]:
         return CONFIG_ERROR, [
             f"{_first_line(exc)}: one issue key a line (blank lines and # comments are ignored)"
         ]
+    if isinstance(exc, SheetsCredentialsError):  # names the variable, never the path
+        return CONFIG_ERROR, [str(exc)]
     if isinstance(exc, FileNotFoundError):
         return CONFIG_ERROR, [_first_line(exc) or f"not found: {exc.filename}"]
     if isinstance(exc, DatabaseURLError):

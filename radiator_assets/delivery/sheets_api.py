@@ -37,14 +37,41 @@ class SheetsError(RuntimeError):
     """The Sheets API refused a request for good (not a 429 or 5xx), or kept refusing."""
 
 
+class SheetsCredentialsError(SheetsError):
+    """The service account's key file cannot be used. Names the variable, never the path:
+    the path is configured as a secret, and Dagster's event log keeps an error's text."""
+
+
+def service_account_credentials(credentials_path: Path) -> Any:
+    """The service account of the JSON key at `credentials_path`, scoped to Sheets.
+
+    The library's own errors name the path (`FileNotFoundError: ... '/srv/...'`), so they
+    are replaced, not chained (`from None`), by one naming the variable."""
+    from google.auth.exceptions import GoogleAuthError
+    from google.oauth2 import service_account
+
+    variable = "GOOGLE_SHEETS_CREDENTIALS_PATH"
+    try:
+        return service_account.Credentials.from_service_account_file(
+            str(credentials_path), scopes=[SHEETS_SCOPE]
+        )
+    except OSError as exc:
+        raise SheetsCredentialsError(
+            f"{variable}: the service account's key file cannot be read "
+            f"({type(exc).__name__}); check the variable and the file"
+        ) from None
+    except (ValueError, KeyError, TypeError, GoogleAuthError) as exc:
+        raise SheetsCredentialsError(
+            f"{variable}: the file is not a service account's JSON key "
+            f"({type(exc).__name__}); download a new key (IAM -> Service accounts -> Keys)"
+        ) from None
+
+
 def sheets_service(credentials_path: Path, api_endpoint: str | None = None) -> Any:
     """A Sheets v4 service authorised by the service account in `credentials_path`."""
-    from google.oauth2 import service_account
     from googleapiclient.discovery import build
 
-    credentials = service_account.Credentials.from_service_account_file(
-        str(credentials_path), scopes=[SHEETS_SCOPE]
-    )
+    credentials = service_account_credentials(credentials_path)
     options = {"api_endpoint": api_endpoint} if api_endpoint else None
     return build(
         "sheets",
