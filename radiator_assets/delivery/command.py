@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from radiator_assets.delivery.deliver import (
     telegram_plan,
 )
 from radiator_assets.delivery.notification import report_change, summary_text, write_details_csv
-from radiator_assets.delivery.sheets_api import publish
+from radiator_assets.delivery.sheets_api import Published, PublishError, publish
 from radiator_assets.metrics.config import MetricsConfig
 from radiator_assets.resources import GoogleSheetsResource, TelegramResource
 from radiator_assets.settings import DeliverySettings
@@ -41,9 +42,18 @@ def deliver_sheets(engine: Engine, config: MetricsConfig, dry_run: bool) -> int:
     if reason is not None:
         print(f"radiator deliver: {reason}", file=sys.stderr)
         return 2
-    for sheet in publish(GoogleSheetsResource().publisher(), contents):
-        print(f"{sheet.title}: {sheet.rows} rows, {sheet.url}")
+    try:
+        sheets = publish(GoogleSheetsResource().publisher(), contents)
+    except PublishError as exc:
+        _print_published(exc.published)
+        raise
+    _print_published(sheets)
     return 0
+
+
+def _print_published(sheets: Sequence[Published]) -> None:
+    for sheet in sheets:
+        print(f"{sheet.title}: {sheet.rows} rows, {sheet.url}")
 
 
 def deliver_telegram(

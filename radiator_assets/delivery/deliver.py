@@ -62,7 +62,7 @@ def sheets_plan(spreadsheet_id: str, contents: Sequence[SheetContent]) -> list[s
     lines = [f"spreadsheet {spreadsheet_id}:"]
     for content in contents:
         rows = content.rows_to_write()
-        swap = swap_requests(content, 0, rows, {})
+        swap = swap_requests(content, 0, rows, None)
         lines.append(
             f"  sheet {content.title!r}: {rows} rows (header included) x "
             f"{content.column_count} columns, then {_request_kinds(swap)}"

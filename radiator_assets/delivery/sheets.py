@@ -2,11 +2,13 @@
 
 Decisions:
 
-* **Replaced in one step.** A report is written to a new hidden sheet (`<title>
-  (building)`), chunk by chunk (`appendCells`), then one batchUpdate deletes the old sheet
-  and renames, unhides and formats the new one in its place. A batchUpdate is applied
-  whole or not at all, so a reader sees the old sheet until then and the new one after; a
-  run that dies half-way leaves a hidden sheet the next run deletes first.
+* **Replaced in one step, in place.** A report is written to a new hidden sheet of its
+  own run (`<title> (building <start> <run id>)`), chunk by chunk (`appendCells`), then
+  one batchUpdate pastes it over the report's sheet (resized, its filter and rules applied
+  again) and deletes it (`radiator_assets.delivery.sheets_api.swap_requests`). A
+  batchUpdate is applied whole or not at all, so a reader sees the old sheet until then
+  and the new one after; the sheet keeps its id, so links to it (`#gid=`) stay good. A
+  run that dies half-way leaves a hidden sheet that a publish an hour later deletes.
 * **Typed cells, no formulas.** Everything goes through `spreadsheets.batchUpdate` as
   `CellData` (numbers, booleans, strings; timestamps as date serial numbers with a
   date-time format), never `values.update` with USER_ENTERED: a task title starting with
@@ -43,7 +45,6 @@ Request = dict[str, Any]
 
 SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
 DEFAULT_TRACKER_WEB_URL = "https://tracker.yandex.ru"
-BUILDING_SUFFIX = " (building)"
 PIVOT_TITLE = "ttm_pivots"
 CHUNK_ROWS = 1000
 #: the predecessor's orange for values over a threshold

@@ -10,9 +10,12 @@ retried here, honouring `Retry-After` (`radiator_assets.delivery.retry`).
 from __future__ import annotations
 
 import logging
+import re
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +26,18 @@ from radiator_assets.delivery.retry import (
     parse_retry_after,
 )
 from radiator_assets.delivery.sheets import (
-    BUILDING_SUFFIX,
     CHUNK_ROWS,
     SHEETS_SCOPE,
     Request,
     SheetContent,
+    grid_range,
 )
 
 log = logging.getLogger(__name__)
+
+#: Google's write quota is per minute: without a Retry-After, the waits (5, 10, 20, 40 s)
+#: reach past a minute before the last attempt
+SHEETS_RETRY = RetryPolicy(attempts=6, max_wait_seconds=180.0, fallback_seconds=5.0)
 
 
 class SheetsError(RuntimeError):
@@ -90,8 +97,47 @@ def spreadsheet_url(spreadsheet_id: str, sheet_id: int | None = None) -> str:
 
 @dataclass(frozen=True)
 class ExistingSheet:
+    """A sheet of the spreadsheet: its id, position and how many conditional-format rules
+    it holds (the swap deletes them by index before adding the report's)."""
+
     sheet_id: int
     index: int
+    conditional_formats: int = 0
+
+
+#: `<title> (building 20261130T040512Z 1a2b3c4d)`: the run's start and a random id
+_BUILDING = re.compile(r" \(building (\d{8}T\d{6}Z) [0-9a-f]+\)$")
+#: a building sheet this old was left by a run that died: the next publish deletes it
+STALE_BUILDING = timedelta(hours=1)
+#: header + at least one row: Sheets refuses to freeze every row of a sheet
+MIN_ROWS = 2
+
+
+def building_title(title: str, started: datetime, run_id: str) -> str:
+    """The hidden sheet one run builds `title` in: unique per run, so a concurrent run
+    never deletes it, and stamped, so a later run knows when it is abandoned."""
+    return f"{title} (building {started:%Y%m%dT%H%M%SZ} {run_id})"
+
+
+def stale_building_sheets(existing: dict[str, ExistingSheet], now: datetime) -> list[int]:
+    """Ids of the building sheets left more than `STALE_BUILDING` ago."""
+    stale = []
+    for title, sheet in existing.items():
+        found = _BUILDING.search(title)
+        if found is None:
+            continue
+        started = datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        if now - started > STALE_BUILDING:
+            stale.append(sheet.sheet_id)
+    return stale
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _run_id() -> str:
+    return uuid.uuid4().hex[:8]
 
 
 @dataclass
@@ -102,8 +148,10 @@ class SheetsPublisher:
     service: Any
     spreadsheet_id: str
     chunk_rows: int = CHUNK_ROWS
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    policy: RetryPolicy = field(default_factory=lambda: SHEETS_RETRY)
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], datetime] = _utc_now
+    run_id: str = field(default_factory=_run_id)
 
     def _execute(self, what: str, request: Any) -> Any:
         from google.auth.exceptions import RefreshError
@@ -128,14 +176,17 @@ class SheetsPublisher:
             raise SheetsError(f"{exc.reason}, still after retries") from None
 
     def existing(self) -> dict[str, ExistingSheet]:
-        """Title -> id and position of each sheet of the spreadsheet."""
+        """Title -> id, position and conditional-format rule count of each sheet."""
         request = self.service.spreadsheets().get(
-            spreadsheetId=self.spreadsheet_id, fields="sheets.properties"
+            spreadsheetId=self.spreadsheet_id,
+            fields="sheets.properties,sheets.conditionalFormats.ranges.sheetId",
         )
         answer = self._execute("get the sheets", request)
         return {
             s["properties"]["title"]: ExistingSheet(
-                s["properties"]["sheetId"], s["properties"].get("index", 0)
+                s["properties"]["sheetId"],
+                s["properties"].get("index", 0),
+                len(s.get("conditionalFormats", [])),
             )
             for s in answer.get("sheets", [])
         }
@@ -146,27 +197,49 @@ class SheetsPublisher:
         )
         return self._execute(what, request)
 
-    def replace(self, content: SheetContent, existing: dict[str, ExistingSheet]) -> tuple[int, int]:
-        """Write `content` to a hidden sheet, then swap it for the old one in one
-        batchUpdate. Returns (the new sheet's id, data rows written)."""
-        title = content.title
-        building = f"{title}{BUILDING_SUFFIX}"
-        start: list[Request] = []
-        if building in existing:  # left by a run that died half-way
-            start.append({"deleteSheet": {"sheetId": existing[building].sheet_id}})
-        start.append(
-            {
-                "addSheet": {
-                    "properties": {
-                        "title": building,
-                        "hidden": True,
-                        "gridProperties": {"rowCount": 1, "columnCount": content.column_count},
-                    }
+    def delete_stale(self, existing: dict[str, ExistingSheet]) -> None:
+        """Deletes the building sheets runs that died left behind; a failure is logged
+        (another run may have deleted them first) and publishing goes on."""
+        stale = stale_building_sheets(existing, self.clock())
+        if not stale:
+            return
+        try:
+            self.batch_update(
+                f"delete {len(stale)} abandoned building sheet(s)",
+                [{"deleteSheet": {"sheetId": sheet_id}} for sheet_id in stale],
+            )
+        except SheetsError as exc:
+            log.warning("abandoned building sheets left in place: %s", exc)
+
+    def replace(self, content: SheetContent) -> tuple[int, int]:
+        """Write `content` to a hidden sheet of this run, then put it in place in one
+        batchUpdate (`swap_requests`). Returns (the sheet's id, data rows written).
+        The building sheet is deleted when anything fails half-way."""
+        building = building_title(content.title, self.clock(), self.run_id)
+        add = {
+            "addSheet": {
+                "properties": {
+                    "title": building,
+                    "hidden": True,
+                    "gridProperties": {"rowCount": MIN_ROWS, "columnCount": content.column_count},
                 }
             }
+        }
+        replies = self.batch_update(f"add sheet {building!r}", [add]).get("replies", [])
+        building_id = next(
+            r["addSheet"]["properties"]["sheetId"] for r in replies if "addSheet" in r
         )
-        replies = self.batch_update(f"add sheet {building!r}", start).get("replies", [])
-        sheet_id = next(r["addSheet"]["properties"]["sheetId"] for r in replies if "addSheet" in r)
+        try:
+            rows = self._append(content, building_id, building)
+            target = self.existing().get(content.title)
+            swap = swap_requests(content, building_id, rows, target)
+            self.batch_update(f"swap {content.title!r} in", swap)
+        except SheetsError:
+            self._drop(building_id)
+            raise
+        return (building_id if target is None else target.sheet_id), max(rows - 1, 0)
+
+    def _append(self, content: SheetContent, sheet_id: int, title: str) -> int:
         rows = 0
         for chunk in content.row_chunks(self.chunk_rows):
             append = {
@@ -176,32 +249,64 @@ class SheetsPublisher:
                     "fields": "userEnteredValue,userEnteredFormat.textFormat.link",
                 }
             }
-            self.batch_update(f"append {len(chunk)} rows to {building!r}", [append])
+            self.batch_update(f"append {len(chunk)} rows to {title!r}", [append])
             rows += len(chunk)
-        self.batch_update(f"swap {title!r} in", swap_requests(content, sheet_id, rows, existing))
-        return sheet_id, max(rows - 1, 0)
+        return rows
+
+    def _drop(self, sheet_id: int) -> None:
+        try:
+            self.batch_update("delete the building sheet", [{"deleteSheet": {"sheetId": sheet_id}}])
+        except SheetsError as exc:
+            log.warning("building sheet %d left in place: %s", sheet_id, exc)
 
 
 def swap_requests(
-    content: SheetContent, sheet_id: int, rows: int, existing: dict[str, ExistingSheet]
+    content: SheetContent, building_id: int, rows: int, target: ExistingSheet | None
 ) -> list[Request]:
-    """Delete the old sheet, give the new one its title, position and frozen header, show
-    it, and format it: one batchUpdate, applied whole or not at all."""
-    old = existing.get(content.title)
-    properties: dict[str, Any] = {
-        "sheetId": sheet_id,
-        "title": content.title,
-        "hidden": False,
-        "gridProperties": {"frozenRowCount": 1},
-    }
-    fields = "title,hidden,gridProperties.frozenRowCount"
-    requests: list[Request] = []
-    if old is not None:
-        requests.append({"deleteSheet": {"sheetId": old.sheet_id}})
-        properties["index"] = old.index
-        fields += ",index"
-    requests.append({"updateSheetProperties": {"properties": properties, "fields": fields}})
-    return requests + content.formatting(sheet_id, rows)
+    """One batchUpdate (applied whole or not at all) that puts the built sheet in place.
+
+    A first publish renames and shows the building sheet. Later ones keep the existing
+    sheet, so its id (the `#gid=` of links) and position never change: its old rules go,
+    it is resized to the report (header + at least one row, so the header can stay
+    frozen), the building sheet is pasted over it (`copyPaste` PASTE_NORMAL: values and
+    cell formats, links included), the filter and the rules are applied again and the
+    building sheet is deleted."""
+    if target is None:
+        properties = {
+            "sheetId": building_id,
+            "title": content.title,
+            "hidden": False,
+            "gridProperties": {"frozenRowCount": 1},
+        }
+        fields = "title,hidden,gridProperties.frozenRowCount"
+        rename = {"updateSheetProperties": {"properties": properties, "fields": fields}}
+        return [rename, *content.formatting(building_id, rows)]
+    height, width = max(rows, MIN_ROWS), content.column_count
+    grid = {"rowCount": height, "columnCount": width, "frozenRowCount": 1}
+    requests: list[Request] = [
+        {"deleteConditionalFormatRule": {"sheetId": target.sheet_id, "index": 0}}
+        for _ in range(target.conditional_formats)
+    ]
+    requests += [
+        {
+            "updateSheetProperties": {
+                "properties": {"sheetId": target.sheet_id, "gridProperties": grid},
+                "fields": "gridProperties.rowCount,gridProperties.columnCount,"
+                "gridProperties.frozenRowCount",
+            }
+        },
+        {
+            "copyPaste": {
+                "source": grid_range(building_id, (0, height), (0, width)),
+                "destination": grid_range(target.sheet_id, (0, height), (0, width)),
+                "pasteType": "PASTE_NORMAL",
+                "pasteOrientation": "NORMAL",
+            }
+        },
+        *content.formatting(target.sheet_id, rows),
+        {"deleteSheet": {"sheetId": building_id}},
+    ]
+    return requests
 
 
 @dataclass(frozen=True)
@@ -214,13 +319,33 @@ class Published:
     rows: int
 
 
+class PublishError(SheetsError):
+    """Some sheets could not be published; the others were. `published` lists those."""
+
+    def __init__(self, failed: dict[str, str], published: list[Published]) -> None:
+        listed = "; ".join(f"{title!r}: {reason}" for title, reason in failed.items())
+        super().__init__(f"{len(failed)} sheet(s) not published: {listed}")
+        self.failed = failed
+        self.published = published
+
+
 def publish(publisher: SheetsPublisher, contents: Sequence[SheetContent]) -> list[Published]:
-    """Replace each sheet of `contents`, in order."""
+    """Replace each sheet of `contents`, in order. A sheet that fails is logged and the
+    others are still published; then `PublishError` names the ones that failed."""
     existing = publisher.existing()
+    publisher.delete_stale(existing)
     done: list[Published] = []
+    failed: dict[str, str] = {}
     for content in contents:
-        sheet_id, rows = publisher.replace(content, existing)
+        try:
+            sheet_id, rows = publisher.replace(content)
+        except SheetsError as exc:
+            log.error("sheet %r not published: %s", content.title, exc)
+            failed[content.title] = str(exc)
+            continue
         url = spreadsheet_url(publisher.spreadsheet_id, sheet_id)
         log.info("sheet %r: %d rows written", content.title, rows)
         done.append(Published(content.title, sheet_id, url, rows))
+    if failed:
+        raise PublishError(failed, done)
     return done

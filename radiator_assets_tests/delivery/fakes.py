@@ -6,6 +6,7 @@ Each is a `http.server` thread on a free port that records every request. A test
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections import deque
@@ -92,12 +93,21 @@ class RecordingServer:
 
 class FakeSheets(RecordingServer):
     """Google's token endpoint (`/token`) and spreadsheets.get / batchUpdate of one
-    spreadsheet, keeping its sheets' properties and the rows appended to each."""
+    spreadsheet, keeping its sheets' properties, rows and conditional-format rules.
+
+    As strict as the real API where publishing depends on it: a batchUpdate is checked
+    and applied whole or not at all (a refused one is a 400 that changes nothing); sheet
+    titles are unique; an unknown sheetId is a 400; `frozenRowCount` must stay below
+    `rowCount` ("You can't freeze all visible rows on the sheet."); a new sheet has 1000
+    rows unless it says otherwise, appendCells grows it, a smaller rowCount trims it."""
 
     def __init__(self, sheets: list[dict[str, Any]] | None = None) -> None:
         super().__init__()
         self.sheets: list[dict[str, Any]] = [dict(s) for s in sheets or []]
+        for sheet in self.sheets:
+            sheet.setdefault("gridProperties", {"rowCount": 1000, "columnCount": 26})
         self.rows: dict[int, list[Any]] = {}
+        self.rules: dict[int, list[Any]] = {}
         self._next_id = 1000
 
     def refusable(self, record: Recorded) -> bool:
@@ -113,28 +123,116 @@ class FakeSheets(RecordingServer):
             if r.path.split("?")[0].endswith(":batchUpdate")
         ]
 
+    def sheet(self, title: str) -> dict[str, Any]:
+        [found] = [s for s in self.sheets if s["title"] == title]
+        return found
+
     def respond(self, record: Recorded) -> Answer:
         if record.path == "/token":
             return Answer(200, {"access_token": "fake-access", "expires_in": 3600})
         if record.method == "GET":
-            return Answer(200, {"sheets": [{"properties": dict(s)} for s in self.sheets]})
-        return Answer(200, {"replies": [self._apply(r) for r in record.json()["requests"]]})
+            sheets = [
+                {"properties": dict(s), "conditionalFormats": self.rules.get(s["sheetId"], [])}
+                for s in self.sheets
+            ]
+            return Answer(200, {"sheets": sheets})
+        saved = copy.deepcopy((self.sheets, self.rows, self.rules, self._next_id))
+        try:
+            return Answer(200, {"replies": [self._apply(r) for r in record.json()["requests"]]})
+        except ValueError as exc:
+            self.sheets, self.rows, self.rules, self._next_id = saved
+            error = {"code": 400, "message": str(exc), "status": "INVALID_ARGUMENT"}
+            return Answer(400, {"error": error})
+
+    def _by_id(self, sheet_id: int) -> dict[str, Any]:
+        for sheet in self.sheets:
+            if sheet["sheetId"] == sheet_id:
+                return sheet
+        raise ValueError(f"No grid with id: {sheet_id}")
+
+    def _title_free(self, title: str, sheet: dict[str, Any] | None = None) -> None:
+        if any(s["title"] == title and s is not sheet for s in self.sheets):
+            raise ValueError(f'A sheet with the name "{title}" already exists.')
 
     def _apply(self, request: dict[str, Any]) -> dict[str, Any]:
         kind, body = next(iter(request.items()))
-        if kind == "addSheet":
-            self._next_id += 1
-            properties = {**body["properties"], "sheetId": self._next_id, "index": len(self.sheets)}
-            self.sheets.append(properties)
-            return {"addSheet": {"properties": properties}}
-        if kind == "deleteSheet":
-            self.sheets = [s for s in self.sheets if s["sheetId"] != body["sheetId"]]
-        elif kind == "updateSheetProperties":
-            for sheet in self.sheets:
-                if sheet["sheetId"] == body["properties"]["sheetId"]:
-                    sheet.update(body["properties"])
-        elif kind == "appendCells":
-            self.rows.setdefault(body["sheetId"], []).extend(body["rows"])
+        handler = getattr(self, f"_{kind}", None)
+        if handler is None:  # formatting requests: only their sheet is checked
+            ranges = [body.get("range"), body.get("filter", {}).get("range")]
+            ranges += body.get("rule", {}).get("ranges", [])
+            for range_ in ranges:
+                if range_ is not None:
+                    self._by_id(range_["sheetId"])
+            return {}
+        return handler(body)
+
+    def _addSheet(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._title_free(body["properties"]["title"])
+        self._next_id += 1
+        grid = {"rowCount": 1000, "columnCount": 26, **body["properties"].get("gridProperties", {})}
+        properties = {
+            **body["properties"],
+            "sheetId": self._next_id,
+            "index": len(self.sheets),
+            "gridProperties": grid,
+        }
+        self.sheets.append(properties)
+        return {"addSheet": {"properties": properties}}
+
+    def _deleteSheet(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._by_id(body["sheetId"])
+        if len(self.sheets) == 1:
+            raise ValueError("You can't remove all the sheets in a document.")
+        self.sheets = [s for s in self.sheets if s["sheetId"] != body["sheetId"]]
+        return {}
+
+    def _updateSheetProperties(self, body: dict[str, Any]) -> dict[str, Any]:
+        properties = body["properties"]
+        sheet = self._by_id(properties["sheetId"])
+        if "title" in properties:
+            self._title_free(properties["title"], sheet)
+        grid = {**sheet["gridProperties"], **properties.get("gridProperties", {})}
+        if grid.get("frozenRowCount", 0) >= grid["rowCount"]:
+            raise ValueError("You can't freeze all visible rows on the sheet.")
+        sheet.update(properties)
+        sheet["gridProperties"] = grid
+        rows = self.rows.get(sheet["sheetId"])
+        if rows is not None:
+            del rows[grid["rowCount"] :]
+        return {}
+
+    def _appendCells(self, body: dict[str, Any]) -> dict[str, Any]:
+        sheet = self._by_id(body["sheetId"])
+        rows = self.rows.setdefault(body["sheetId"], [])
+        rows.extend(body["rows"])
+        grid = sheet["gridProperties"]
+        grid["rowCount"] = max(grid["rowCount"], len(rows))
+        return {}
+
+    def _copyPaste(self, body: dict[str, Any]) -> dict[str, Any]:
+        source, destination = body["source"], body["destination"]
+        self._by_id(source["sheetId"])
+        target = self._by_id(destination["sheetId"])
+        first, last = source["startRowIndex"], source["endRowIndex"]
+        if last - first > target["gridProperties"]["rowCount"] - destination["startRowIndex"]:
+            raise ValueError("Range exceeds grid limits.")
+        copied = copy.deepcopy(self.rows.get(source["sheetId"], [])[first:last])
+        rows = self.rows.setdefault(destination["sheetId"], [])
+        start = destination["startRowIndex"]
+        rows[start : start + last - first] = copied + [{}] * (last - first - len(copied))
+        return {}
+
+    def _addConditionalFormatRule(self, body: dict[str, Any]) -> dict[str, Any]:
+        [sheet_id] = {r["sheetId"] for r in body["rule"]["ranges"]}
+        self._by_id(sheet_id)
+        self.rules.setdefault(sheet_id, []).insert(body.get("index", 0), body["rule"])
+        return {}
+
+    def _deleteConditionalFormatRule(self, body: dict[str, Any]) -> dict[str, Any]:
+        rules = self.rules.get(self._by_id(body["sheetId"])["sheetId"], [])
+        if not 0 <= body["index"] < len(rules):
+            raise ValueError(f"Invalid index {body['index']} of a conditional format rule")
+        del rules[body["index"]]
         return {}
 
 
