@@ -8,6 +8,7 @@ their input (`hide_input_in_errors`), which holds the token and the database URL
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -138,6 +139,32 @@ def get_settings() -> Settings:
 
 
 # --------------------------------------------------------------------------- delivery
+
+#: a Telegram chat: its integer id, or a public `@username` (channels, public groups)
+ChatId = int | str
+_CHAT_USERNAME = re.compile(r"^@[A-Za-z][A-Za-z0-9_]{3,31}$")
+
+
+def parse_chat_ids(text: str) -> tuple[ChatId, ...]:
+    """`-100123, 42, @team_channel` -> (-100123, 42, "@team_channel"); a clear error for
+    anything else."""
+    ids: list[ChatId] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if _CHAT_USERNAME.match(part):
+            ids.append(part)
+            continue
+        try:
+            ids.append(int(part))
+        except ValueError:
+            raise ValueError(
+                f"{part!r} is not a Telegram chat (an integer id or an @username)"
+            ) from None
+    return tuple(ids)
+
+
 # Kept apart from `Settings` (one class per concern): Google Sheets and Telegram are off
 # until their variables are set, and a bad value there must not stop a sync.
 
@@ -181,7 +208,8 @@ class DeliverySettings(BaseSettings):
         )
 
     def telegram_off(self) -> str | None:
-        """Why Telegram delivery is off, or None when it is configured."""
+        """Why Telegram delivery is off, or None when it is configured (a bad chat in
+        TELEGRAM_CHAT_IDS turns it off with the reason: a sensor skips, never raises)."""
         missing = [
             name
             for name, value in (
@@ -190,4 +218,10 @@ class DeliverySettings(BaseSettings):
             )
             if not value
         ]
-        return f"{' and '.join(missing)} not set: Telegram delivery is off" if missing else None
+        if missing:
+            return f"{' and '.join(missing)} not set: Telegram delivery is off"
+        try:
+            parse_chat_ids(self.telegram_chat_ids)
+        except ValueError as exc:
+            return f"TELEGRAM_CHAT_IDS: {exc}: Telegram delivery is off"
+        return None

@@ -6,19 +6,28 @@
 * `telegram_reports_sensor`: when report_ttm_details has a materialization the cursor has
   not seen, and its run is over, posts what changed (`radiator_assets.delivery.
   notification`), the pictures the reports recorded and the details CSV to each chat. The
-  cursor holds the materialization's storage id and the snapshot the next change is
-  measured against; it moves only after every call succeeded, so a Telegram failure is
-  logged and the next tick sends again.
+  cursor holds the materialization's storage id, the snapshot the next change is
+  measured against and, until every chat has it, the message and how far each chat got
+  (`ChatDelivery`): a later tick sends each chat only what it has not had. A chat that
+  refuses for good is skipped for that report; a 429 defers only its chat.
 * `telegram_commands_sensor`: polls `getUpdates` with the update offset as its cursor;
   `/sync` and `/report` from an allowed chat request a run (keyed by the update, so a
-  retried tick never starts two), `/status` answers with the newest runs; any other chat
-  is logged and ignored. The offset moves past every update seen, obeyed or not.
+  retried tick never starts two), `/status` answers with the newest runs, `/help` and
+  `/start` with the commands; a command addressed to another bot, an unknown one, one
+  older than `COMMAND_MAX_AGE` (a first tick sees up to 24 h of updates) or one from any
+  other chat is logged and ignored. The offset moves past every update seen.
 
-All three skip with the reason while their service is not configured.
+Each tick has one deadline (`TICK_SECONDS`, under Dagster's 60 s sensor timeout) that
+covers its requests' timeouts (`SENSOR_TIMEOUT` each at most) and retry waits; what is
+left goes to the next tick. All three skip with the reason while their service is not
+configured.
 """
 
 import json
 import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +40,12 @@ from radiator_assets.assets.reports import parse_as_of
 from radiator_assets.automation.jobs import INCREMENTAL_RUN_TAGS, tracker_sync_job
 from radiator_assets.automation.report_schedules import reports_job
 from radiator_assets.automation.sensors import AUTOMATION_RUN_CONFIG
-from radiator_assets.delivery.deliver import Attachments, send_report
+from radiator_assets.delivery.deliver import (
+    Attachments,
+    ChatDelivery,
+    deliver_to_chats,
+    report_steps,
+)
 from radiator_assets.delivery.notification import (
     CSV_REPORT,
     Snapshot,
@@ -39,14 +53,27 @@ from radiator_assets.delivery.notification import (
     summary_text,
     write_details_csv,
 )
-from radiator_assets.delivery.retry import RetryableError, RetryPolicy
-from radiator_assets.delivery.telegram import Command, TelegramError, next_offset, parse_command
+from radiator_assets.delivery.retry import Deadline, RetryableError, RetryPolicy
+from radiator_assets.delivery.telegram import (
+    COMMANDS,
+    HELP_COMMANDS,
+    ChatId,
+    Command,
+    TelegramClient,
+    TelegramError,
+    next_offset,
+    parse_command,
+)
 from radiator_assets.resources import TelegramResource, TrackerResource, WarehouseResource
 from radiator_assets.settings import DeliverySettings
 from radiator_assets.storage.report_models import REPORT_TABLES
 
 #: a tick must answer within Dagster's sensor timeout (60 s by default)
+TICK_SECONDS = 45.0
+SENSOR_TIMEOUT = 10.0
 SENSOR_RETRY = RetryPolicy(attempts=3, max_wait_seconds=20.0)
+#: a command older than this is not obeyed (Telegram keeps updates for 24 h)
+COMMAND_MAX_AGE = 600.0
 REQUESTED_BY_TAG = "radiator/requested_by"
 _OVER = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 HELP = "Команды: /sync — синхронизация с Tracker, /report — пересчёт отчётов, /status — статус"
@@ -94,6 +121,61 @@ def _load_cursor(cursor: str | None) -> dict[str, Any]:
     return json.loads(cursor) if cursor else {}
 
 
+@dataclass(frozen=True)
+class TickClock:
+    """Where the sensors' ticks read the time (epoch seconds) and wait; tests replace
+    `TICK_CLOCK` with a fake one, so no test waits or reads the wall clock."""
+
+    now: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+
+TICK_CLOCK = TickClock()
+
+
+def tick_client(telegram: TelegramResource) -> TelegramClient:
+    """A Bot API client for one tick: short requests, all within the tick's deadline."""
+    clock = TICK_CLOCK
+    return telegram.client(
+        policy=SENSOR_RETRY,
+        timeout=SENSOR_TIMEOUT,
+        sleep=clock.sleep,
+        deadline=Deadline(TICK_SECONDS, clock.now),
+    )
+
+
+@dataclass(frozen=True)
+class PendingReport:
+    """A report event being delivered: its message and each chat's progress."""
+
+    event: int
+    text: str
+    chats: dict[str, ChatDelivery]
+
+    @classmethod
+    def from_cursor(cls, state: dict[str, Any]) -> "PendingReport | None":
+        pending = state.get("pending")
+        if pending is None:
+            return None
+        chats = {k: ChatDelivery.from_json(v) for k, v in pending["chats"].items()}
+        return cls(int(state["event"]), str(pending["text"]), chats)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "chats": {k: v.to_json() for k, v in self.chats.items()}}
+
+
+def _delivery_summary(chats: tuple[ChatId, ...], pending: "PendingReport", steps: int) -> str:
+    done = [c for c in chats if pending.chats.get(str(c), ChatDelivery()).sent >= steps]
+    lines = [f"{len(done)} of {len(chats)} chat(s) have it"]
+    for chat in chats:
+        state = pending.chats.get(str(chat), ChatDelivery())
+        if state.skipped:
+            lines.append(f"chat {chat} skipped: {state.skipped}")
+        elif state.sent < steps:
+            lines.append(f"chat {chat}: {state.sent} of {steps} calls, the rest later")
+    return "; ".join(lines)
+
+
 @dg.sensor(
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -113,7 +195,7 @@ def telegram_reports_sensor(
     if not records or records[0].asset_materialization is None:
         return dg.SkipReason(f"{CSV_REPORT} has no materialization yet")
     record = records[0]
-    if state.get("event") == record.storage_id:
+    if state.get("event") == record.storage_id and "pending" not in state:
         return dg.SkipReason(f"no report since the one sent (event {record.storage_id})")
     event = record.event_log_entry
     run = context.instance.get_run_by_id(event.run_id) if event.run_id else None
@@ -123,25 +205,34 @@ def telegram_reports_sensor(
     as_of = parse_as_of(str(getattr(as_of_value, "value", ""))) if as_of_value else None
     if as_of is None:
         return dg.SkipReason(f"the newest {CSV_REPORT} materialization records no as_of")
-    previous = Snapshot.from_json(state["snapshot"]) if "snapshot" in state else None
     engine = warehouse.engine()
-    change = report_change(engine, tracker.metrics_config(), as_of, previous)
+    pending = PendingReport.from_cursor(state) if state.get("event") == record.storage_id else None
+    snapshot = state.get("snapshot")
+    if pending is None:  # a new report: measured against the last one notified
+        previous = Snapshot.from_json(snapshot) if snapshot else None
+        change = report_change(engine, tracker.metrics_config(), as_of, previous)
+        pending = PendingReport(record.storage_id, summary_text(change), {})
+        snapshot = change.snapshot.to_json()
+    chats = telegram.chats()
     with tempfile.TemporaryDirectory(prefix="radiator-telegram-") as tmp:
         attachments = Attachments(_pictures(context.instance), write_details_csv(engine, Path(tmp)))
+        steps = report_steps(pending.text, attachments)
+        problem = None
         try:
-            calls = send_report(
-                telegram.client(policy=SENSOR_RETRY),
-                telegram.chats(),
-                summary_text(change),
-                attachments,
-            )
-        except (TelegramError, RetryableError) as exc:
-            context.log.warning(f"Telegram delivery failed: {exc}; the next tick sends again")
-            return dg.SkipReason(f"Telegram delivery failed ({exc}); the next tick sends again")
-    cursor = json.dumps({"event": record.storage_id, "snapshot": change.snapshot.to_json()})
-    message = f"sent the report as of {as_of:%Y-%m-%d %H:%M} UTC ({calls} Bot API calls)"
+            deliver_to_chats(tick_client(telegram), chats, steps, pending.chats, TICK_CLOCK.now)
+        except TelegramError as exc:  # the token was refused: no chat is to blame
+            problem = f"Telegram refused the bot ({exc}); the next tick sends again"
+            context.log.warning(problem)
+    finished = all(pending.chats.get(str(c), ChatDelivery()).finished(len(steps)) for c in chats)
+    cursor: dict[str, Any] = {"event": record.storage_id, "snapshot": snapshot}
+    if not finished:
+        cursor["pending"] = pending.to_json()
+    message = (
+        f"the report as of {as_of:%Y-%m-%d %H:%M} UTC: "
+        f"{_delivery_summary(chats, pending, len(steps))}"
+    )
     context.log.info(message)
-    return dg.SensorResult(skip_reason=dg.SkipReason(message), cursor=cursor)
+    return dg.SensorResult(skip_reason=dg.SkipReason(problem or message), cursor=json.dumps(cursor))
 
 
 # --------------------------------------------------------------------------- commands
@@ -180,14 +271,46 @@ def command_request(command: Command) -> dg.RunRequest | None:
     return None
 
 
-def command_reply(command: Command, instance: dg.DagsterInstance) -> str:
+def command_reply(command: Command, instance: dg.DagsterInstance) -> str | None:
+    """The answer to a command; None for an unknown one (not answered at all)."""
     if command.name == "sync":
         return "Синхронизация с Tracker запрошена; отчёты придут после неё."
     if command.name == "report":
         return "Пересчёт отчётов запрошен."
     if command.name == "status":
         return run_status_text(instance)
-    return HELP
+    if command.name in HELP_COMMANDS:
+        return HELP
+    return None
+
+
+class OwnUsername:
+    """The bot's username, asked (`getMe`) at most once per tick and only when a command
+    names a bot."""
+
+    def __init__(self, client: TelegramClient) -> None:
+        self._client = client
+        self._username: str | None = None
+
+    def __call__(self) -> str:
+        if self._username is None:
+            self._username = str(self._client.get_me().get("username", ""))
+        return self._username
+
+
+def ignored_because(
+    command: Command, chats: tuple[ChatId, ...], own: OwnUsername, now: float
+) -> str | None:
+    """Why `command` is not obeyed, or None when it is."""
+    if command.name not in COMMANDS + HELP_COMMANDS:
+        return "not a command of this bot"
+    if command.sent_at is None or now - command.sent_at > COMMAND_MAX_AGE:
+        return f"older than {COMMAND_MAX_AGE / 60:.0f} minutes"
+    if not command.allowed(chats):
+        return "not in TELEGRAM_CHAT_IDS"
+    if command.bot is not None and command.bot.lower() != own().lower():
+        return f"addressed to @{command.bot}"
+    return None
 
 
 @dg.sensor(
@@ -205,29 +328,33 @@ def telegram_commands_sensor(
     )
     if reason is not None:
         return dg.SkipReason(reason)
-    client = telegram.client(policy=SENSOR_RETRY)
+    client = tick_client(telegram)
     offset = int(context.cursor) if context.cursor else None
     try:
         updates = client.get_updates(offset)
     except (TelegramError, RetryableError) as exc:
         context.log.warning(f"Telegram getUpdates failed: {exc}; the next tick asks again")
         return dg.SkipReason(f"Telegram getUpdates failed ({exc}); the next tick asks again")
-    allowed = set(telegram.chats())
+    chats, own, now = telegram.chats(), OwnUsername(client), TICK_CLOCK.now()
     requests: list[dg.RunRequest] = []
     replies: list[tuple[int, str]] = []
     for update in updates:
         command = parse_command(update)
         if command is None:
             continue
-        if command.chat_id not in allowed:
-            context.log.warning(
-                f"ignored /{command.name} from chat {command.chat_id}: not in TELEGRAM_CHAT_IDS"
-            )
+        try:
+            why = ignored_because(command, chats, own, now)
+        except (TelegramError, RetryableError) as exc:
+            why = f"the bot's own username is unknown ({exc})"
+        if why is not None:
+            context.log.warning(f"ignored /{command.name} from chat {command.chat_id}: {why}")
             continue
         request = command_request(command)
         if request is not None:
             requests.append(request)
-        replies.append((command.chat_id, command_reply(command, context.instance)))
+        reply = command_reply(command, context.instance)
+        if reply is not None:
+            replies.append((command.chat_id, reply))
     for chat_id, text in replies:
         try:
             client.send_message(chat_id, text)

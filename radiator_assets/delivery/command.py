@@ -67,7 +67,7 @@ def deliver_telegram(
         attachments = Attachments(pictures, write_details_csv(engine, Path(tmp)))
         chats = telegram.chats()
         if dry_run:
-            lines = telegram_plan(chats or (0,), text, attachments)
+            lines = telegram_plan(chats, text, attachments)
             print("\n".join(["dry run, nothing sent:", *lines]))
             return 0
         reason = settings.telegram_off()

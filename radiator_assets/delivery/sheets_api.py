@@ -171,7 +171,7 @@ class SheetsPublisher:
                 raise SheetsError(f"{reason}: {exc.reason}") from None
 
         try:
-            return call_with_retry(once, what, self.policy, self.sleep)
+            return call_with_retry(once, self.policy, self.sleep)
         except RetryableError as exc:
             raise SheetsError(f"{exc.reason}, still after retries") from None
 

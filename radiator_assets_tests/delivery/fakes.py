@@ -10,6 +10,7 @@ import copy
 import json
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -247,12 +248,15 @@ class BotCall:
 
 class FakeTelegram(RecordingServer):
     """`/bot<token>/<method>`: records each call; getUpdates serves `updates` from the
-    offset on; other methods answer ok."""
+    offset on; getMe names the bot `username`; other methods answer ok. `refusing` holds
+    lasting refusals: (which calls, the answer), e.g. every call to one chat."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, username: str = "radiator_bot") -> None:
         super().__init__()
         self.token = token
+        self.username = username
         self.updates: list[dict[str, Any]] = []
+        self.refusing: list[tuple[Callable[[BotCall], bool], Answer]] = []
 
     def calls(self) -> list[BotCall]:
         return [parse_call(r) for r in self.requests]
@@ -261,6 +265,12 @@ class FakeTelegram(RecordingServer):
         call = parse_call(record)
         if not record.path.startswith(f"/bot{self.token}/"):
             return Answer(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+        for matches, answer in self.refusing:
+            if matches(call):
+                return answer
+        if call.method == "getMe":
+            bot = {"id": int(self.token.split(":")[0]), "is_bot": True, "username": self.username}
+            return Answer(200, {"ok": True, "result": bot})
         if call.method == "getUpdates":
             offset = int(call.fields.get("offset", 0))
             return Answer(

@@ -10,9 +10,15 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import requests
 from sqlalchemy.engine import Engine
 
+from radiator_assets.automation import delivery_sensors
 from radiator_assets.automation.delivery_sensors import (
+    HELP,
+    SENSOR_TIMEOUT,
+    TICK_SECONDS,
+    TickClock,
     telegram_commands_sensor,
     telegram_reports_sensor,
 )
@@ -24,7 +30,7 @@ from radiator_assets.delivery.notification import (
     summary_text,
     write_details_csv,
 )
-from radiator_assets.delivery.retry import RetryPolicy
+from radiator_assets.delivery.retry import Deadline, RetryableError, RetryPolicy
 from radiator_assets.delivery.telegram import TelegramClient
 from radiator_assets.resources import TelegramResource, TrackerResource, WarehouseResource
 from radiator_assets_tests.delivery.conftest import BOT_TOKEN
@@ -139,12 +145,39 @@ def test_a_429_is_retried_after_telegrams_retry_after(fake_telegram: FakeTelegra
     ]
 
 
-def _update(update_id: int, chat_id: int, text: str) -> dict:
-    return {"update_id": update_id, "message": {"chat": {"id": chat_id}, "text": text}}
+NOW = 1_764_475_200.0  # 2025-11-30 04:00 UTC, the fake clock's start
+
+
+class FakeClock:
+    """Epoch seconds that move only when something sleeps (or the test says so)."""
+
+    def __init__(self) -> None:
+        self.time = NOW
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.time += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The sensors' tick clock, faked."""
+    fake = FakeClock()
+    monkeypatch.setattr(delivery_sensors, "TICK_CLOCK", TickClock(fake.now, fake.sleep))
+    return fake
+
+
+def _update(update_id: int, chat_id: int, text: str, age: float = 60) -> dict:
+    message = {"date": int(NOW - age), "chat": {"id": chat_id, "type": "group"}, "text": text}
+    return {"update_id": update_id, "message": message}
 
 
 def test_commands_from_allowed_chats_only(
-    delivery_env: None, fake_telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+    delivery_env: None, fake_telegram: FakeTelegram, clock: FakeClock
 ) -> None:
     fake_telegram.updates = [
         _update(41, 999, "/sync"),  # not allowed: ignored
@@ -168,12 +201,13 @@ def test_commands_from_allowed_chats_only(
     calls = fake_telegram.calls()
     assert [(c.method, c.fields.get("chat_id"), c.fields.get("offset")) for c in calls] == [
         ("getUpdates", None, "41"),
+        ("getMe", None, None),  # /sync@radiator_bot: is that this bot? It is
         ("sendMessage", "111", None),
     ]
 
 
 def test_an_unauthorised_chat_starts_nothing(
-    delivery_env: None, fake_telegram: FakeTelegram
+    delivery_env: None, fake_telegram: FakeTelegram, clock: FakeClock
 ) -> None:
     fake_telegram.updates = [_update(7, 999, "/sync"), _update(8, 999, "/status")]
     context = dg.build_sensor_context(
@@ -197,50 +231,265 @@ def _report_resources(engine: Engine) -> dict:
     }
 
 
-def test_the_summary_sensor_sends_each_report_once_and_retries_a_failure(
+def _report_event(instance: dg.DagsterInstance, picture: Path | None = None) -> None:
+    metadata: dict = {"as_of": "2025-04-01T00:00:00+00:00"}
+    if picture is not None:
+        metadata["picture_heatmap"] = dg.MetadataValue.path(str(picture))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("report_ttm_details", metadata=metadata)
+    )
+
+
+def _tick(engine: Engine, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources=_report_resources(engine)
+    )
+    return telegram_reports_sensor(context)
+
+
+def _sent(fake: FakeTelegram, chat: str) -> list[str]:
+    return [c.method for c in fake.calls() if c.fields.get("chat_id") == chat]
+
+
+def test_the_summary_sensor_sends_each_report_once_and_defers_a_failing_chat(
     ten: Engine,
     delivery_env: None,
     fake_telegram: FakeTelegram,
+    clock: FakeClock,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     instance = dg.DagsterInstance.ephemeral()
-    instance.report_runless_asset_event(
-        dg.AssetMaterialization(
-            "report_ttm_details", metadata={"as_of": "2025-04-01T00:00:00+00:00"}
-        )
-    )
+    _report_event(instance)
+    # chat 111's first message meets 500s: retried after 1 and 2 s, then deferred
     fake_telegram.refusals.extend([Answer(500, {"ok": False})] * 3)
-    context = dg.build_sensor_context(instance=instance, resources=_report_resources(ten))
 
-    failed = telegram_reports_sensor(context)
+    first = _tick(ten, instance, None)
 
-    assert isinstance(failed, dg.SkipReason)
-    assert "the next tick sends again" in failed.skip_message
-    assert [c.method for c in fake_telegram.calls()] == ["sendMessage"] * 3
-
-    context = dg.build_sensor_context(instance=instance, resources=_report_resources(ten))
-    sent = telegram_reports_sensor(context)
-
-    methods = [c.method for c in fake_telegram.calls()[3:]]
+    assert clock.sleeps == [1.0, 2.0]
     # two chats: the summary and the details CSV each (no picture was recorded)
-    assert methods == ["sendMessage", "sendDocument"] * 2
-    text = fake_telegram.calls()[3].fields["text"]
+    assert _sent(fake_telegram, "111") == ["sendMessage"] * 3
+    assert _sent(fake_telegram, "-100222") == ["sendMessage", "sendDocument"]
+    state = json.loads(first.cursor)
+    assert state["pending"]["chats"] == {
+        "111": {"sent": 0, "not_before": NOW + 3 + 60},
+        "-100222": {"sent": 2},
+    }
+    assert first.skip_reason.skip_message == (
+        "the report as of 2025-04-01 00:00 UTC: 1 of 2 chat(s) have it; "
+        "chat 111: 0 of 2 calls, the rest later"
+    )
+    text = fake_telegram.calls()[0].fields["text"]
     assert text.splitlines()[:2] == [
         "Отчёты обновлены: на 2025-04-01 00:00 UTC",
         "Завершено задач с прошлого отчёта: 0",
     ]
-    cursor = json.loads(sent.cursor)
-    assert cursor["snapshot"]["as_of"] == "2025-04-01T00:00:00+00:00"
 
-    again = telegram_reports_sensor(
-        dg.build_sensor_context(
-            instance=instance, cursor=sent.cursor, resources=_report_resources(ten)
-        )
-    )
+    early = _tick(ten, instance, first.cursor)  # before chat 111's not_before: nothing
+    assert len(fake_telegram.calls()) == 5 and early.cursor == first.cursor
+
+    clock.time += 61
+    sent = _tick(ten, instance, early.cursor)
+
+    assert _sent(fake_telegram, "111") == ["sendMessage"] * 4 + ["sendDocument"]
+    assert _sent(fake_telegram, "-100222") == ["sendMessage", "sendDocument"]
+    assert fake_telegram.calls()[5].fields["text"] == text  # the same message
+    state = json.loads(sent.cursor)
+    assert "pending" not in state
+    assert state["snapshot"]["as_of"] == "2025-04-01T00:00:00+00:00"
+
+    again = _tick(ten, instance, sent.cursor)
     assert isinstance(again, dg.SkipReason)
     assert len(fake_telegram.calls()) == 7
+
+
+def test_a_chat_that_refuses_for_good_is_skipped_and_the_others_get_the_report_once(
+    ten: Engine,
+    delivery_env: None,
+    fake_telegram: FakeTelegram,
+    clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    kicked = "Forbidden: bot was kicked from the supergroup chat"
+    fake_telegram.refusing.append(
+        (
+            lambda call: call.fields.get("chat_id") == "-100222",
+            Answer(403, {"ok": False, "error_code": 403, "description": kicked}),
+        )
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    _report_event(instance)
+
+    cursor = None
+    for _ in range(3):
+        result = _tick(ten, instance, cursor)
+        cursor = result.cursor if isinstance(result, dg.SensorResult) else cursor
+        clock.time += 120
+
+    assert _sent(fake_telegram, "111") == ["sendMessage", "sendDocument"]
+    assert _sent(fake_telegram, "-100222") == ["sendMessage"]  # refused once, not again
+    assert "pending" not in json.loads(cursor)
+    assert clock.sleeps == []
+
+
+def test_a_429_longer_than_the_tick_defers_only_the_rest_of_that_chat(
+    ten: Engine,
+    delivery_env: None,
+    fake_telegram: FakeTelegram,
+    clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TELEGRAM_CHAT_IDS", "111")
+    picture = tmp_path / "heatmap.png"
+    picture.write_bytes(photo_bytes())
+    flood = Answer(429, {"ok": False, "error_code": 429, "parameters": {"retry_after": 35}})
+    fake_telegram.refusals.extend([Answer(200, {"ok": True, "result": {}}), flood])
+    instance = dg.DagsterInstance.ephemeral()
+    _report_event(instance, picture)
+
+    first = _tick(ten, instance, None)
+    clock.time += 10
+    early = _tick(ten, instance, first.cursor)
+    clock.time += 26
+    done = _tick(ten, instance, early.cursor)
+
+    # 35 s is over the sensor's 20 s of waiting: no sleep, the photo waits for a later tick
+    assert clock.sleeps == []
+    assert json.loads(first.cursor)["pending"]["chats"] == {
+        "111": {"sent": 1, "not_before": NOW + 35}
+    }
+    assert _sent(fake_telegram, "111") == [
+        "sendMessage",
+        "sendPhoto",  # 429
+        "sendPhoto",
+        "sendDocument",
+    ]
+    assert "pending" not in json.loads(done.cursor)
+
+
+class HungSession(requests.Session):
+    """Each request reaches the fake, then counts as hung for its whole timeout: the fake
+    clock moves by it and the request times out."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.timeouts: list[float] = []
+
+    def post(self, url: str, **kwargs: object) -> requests.Response:  # type: ignore[override]
+        requests.post(url, **kwargs)  # type: ignore[arg-type]
+        timeout = float(kwargs["timeout"])  # type: ignore[arg-type]
+        self.timeouts.append(timeout)
+        self.clock.time += timeout
+        raise requests.ReadTimeout("read timed out")
+
+
+def test_a_hung_api_ends_the_tick_within_its_deadline(
+    delivery_env: None,
+    fake_telegram: FakeTelegram,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    session = HungSession(clock)
+    monkeypatch.setattr(requests.Session, "post", lambda _self, url, **kw: session.post(url, **kw))
+    context = dg.build_sensor_context(
+        resources={"telegram": TelegramResource()}, instance=dg.DagsterInstance.ephemeral()
+    )
+
+    result = telegram_commands_sensor(context)
+
+    assert "getUpdates failed" in result.skip_message
+    assert session.timeouts == [SENSOR_TIMEOUT] * 3 and clock.sleeps == [1.0, 2.0]
+    assert clock.time - NOW <= TICK_SECONDS
+
+
+def test_the_deadline_shortens_the_last_request_and_ends_the_retries(
+    fake_telegram: FakeTelegram,
+) -> None:
+    fake = FakeClock()
+    session = HungSession(fake)
+    client = TelegramClient(
+        BOT_TOKEN,
+        fake_telegram.url,
+        timeout=10,
+        policy=RetryPolicy(attempts=10, max_wait_seconds=100),
+        sleep=fake.sleep,
+        session=session,
+        deadline=Deadline(45, fake.now),
+    )
+
+    with pytest.raises(RetryableError, match="Telegram getUpdates: ReadTimeout"):
+        client.get_updates(None)
+
+    # 10 + 1 + 10 + 2 + 10 + 4 = 37 s: 8 s left for the fourth try, none for a fifth
+    assert session.timeouts == [10, 10, 10, 8]
+    assert fake.sleeps == [1.0, 2.0, 4.0]
+    assert fake.time - NOW == 45
+
+
+def test_commands_for_other_bots_old_ones_and_unknown_ones_are_ignored(
+    delivery_env: None,
+    fake_telegram: FakeTelegram,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TELEGRAM_CHAT_IDS", "-100222, @team_channel")
+    fake_telegram.updates = [
+        _update(500, -100222, "/sync", age=20 * 3600),  # typed 20 h ago: a first tick's replay
+        _update(501, -100222, "/sync@some_other_bot"),
+        _update(502, -100222, "/var/log/syslog is full"),
+        _update(503, -100222, "/start@another_bot"),
+        _update(504, -100222, "/deploy"),
+        _update(505, -100222, "/HELP@Radiator_Bot"),
+        _update(506, -100222, "/report now"),
+    ]
+    context = dg.build_sensor_context(
+        resources={"telegram": TelegramResource()}, instance=dg.DagsterInstance.ephemeral()
+    )
+
+    result = telegram_commands_sensor(context)
+
+    assert [(r.job_name, r.run_key) for r in result.run_requests] == [("reports", "telegram:506")]
+    replies = [(c.method, c.fields.get("text")) for c in fake_telegram.calls()[1:]]
+    assert replies == [
+        ("getMe", None),  # once, for the three commands that name a bot
+        ("sendMessage", HELP),
+        ("sendMessage", "Пересчёт отчётов запрошен."),
+    ]
+    assert result.cursor == "507"
+
+
+def test_a_chat_username_is_a_chat_and_a_bad_one_skips_with_the_reason(
+    ten: Engine,
+    delivery_env: None,
+    fake_telegram: FakeTelegram,
+    clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TELEGRAM_CHAT_IDS", "@team_channel")
+    instance = dg.DagsterInstance.ephemeral()
+    _report_event(instance)
+
+    _tick(ten, instance, None)
+
+    assert _sent(fake_telegram, "@team_channel") == ["sendMessage", "sendDocument"]
+
+    monkeypatch.setenv("TELEGRAM_CHAT_IDS", "team channel")
+    context = dg.build_sensor_context(
+        resources={"telegram": TelegramResource()}, instance=dg.DagsterInstance.ephemeral()
+    )
+    skipped = telegram_commands_sensor(context)
+    assert skipped.skip_message == (
+        "TELEGRAM_CHAT_IDS: 'team channel' is not a Telegram chat (an integer id or an "
+        "@username): Telegram delivery is off"
+    )
 
 
 def test_unconfigured_telegram_is_skipped_with_the_reason(
@@ -289,3 +538,26 @@ def test_dry_run_prints_the_plan_and_sends_nothing(
         ]
         assert "chat 111: sendPhoto ttm_heatmap (ttm_heatmap.png)" in out
         assert out[-1] == "chat -100222: sendDocument ttm_details.csv"
+
+
+def test_dry_run_without_chats_says_so(
+    ten: Engine,
+    delivery_env: None,
+    fake_telegram: FakeTelegram,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TELEGRAM_CHAT_IDS", "")
+    args = argparse.Namespace(target="telegram", dry_run=True, as_of="2025-04-01T00:00:00+00:00")
+
+    assert deliver(args, ten, fixture_ten.config(), tmp_path) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == [
+        "dry run, nothing sent:",
+        "no chats configured (TELEGRAM_CHAT_IDS): nothing would be sent",
+        "Отчёты обновлены: на 2025-04-01 00:00 UTC",
+    ]
+    assert not any("chat 0" in line for line in out)
+    assert fake_telegram.requests == []
