@@ -154,8 +154,11 @@ class SheetsPublisher:
     run_id: str = field(default_factory=_run_id)
 
     def _execute(self, what: str, request: Any) -> Any:
-        from google.auth.exceptions import RefreshError
+        """`request`, retried after a 429, a 5xx or a transport failure (refused
+        connection, timeout, DNS: the API may be back in a moment)."""
+        from google.auth.exceptions import RefreshError, TransportError
         from googleapiclient.errors import HttpError
+        from httplib2 import HttpLib2Error
 
         def once() -> Any:
             try:
@@ -169,6 +172,9 @@ class SheetsPublisher:
                     wait = parse_retry_after(exc.resp.get("retry-after"))
                     raise RetryableError(reason, wait) from None
                 raise SheetsError(f"{reason}: {exc.reason}") from None
+            except (TransportError, HttpLib2Error, OSError) as exc:
+                reason = f"could not reach the Sheets API ({type(exc).__name__}) to {what}"
+                raise RetryableError(reason) from None
 
         try:
             return call_with_retry(once, self.policy, self.sleep)

@@ -3,6 +3,7 @@ hand-checked tasks, the retry of a 429, and a failure that leaves the reports al
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -547,3 +548,42 @@ def test_the_step_fails_naming_the_refused_sheet_after_publishing_the_others(
 def test_the_google_sheets_asset_takes_its_own_pool() -> None:
     """Publishes take turns (the instance's default pool limit is 1), whatever starts them."""
     assert google_sheets_reports.op.pool == "google_sheets"
+
+
+def test_an_unreachable_api_is_retried_like_a_5xx(
+    fake_sheets: FakeSheets, service_account_file: Path
+) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    sleeps: list[float] = []
+    unreachable = SheetsPublisher(
+        sheets_service(service_account_file, f"http://127.0.0.1:{port}/"),
+        SPREADSHEET_ID,
+        policy=RetryPolicy(attempts=3, max_wait_seconds=60),
+        sleep=sleeps.append,
+    )
+
+    with pytest.raises(SheetsError) as raised:
+        publish(unreachable, [])
+
+    assert str(raised.value) == (
+        "could not reach the Sheets API (ConnectionRefusedError) to get the sheets, "
+        "still after retries"
+    )
+    assert sleeps == [1.0, 2.0]
+
+
+def test_a_429_without_retry_after_waits_past_googles_minute(
+    fake_sheets: FakeSheets, service_account_file: Path
+) -> None:
+    fake_sheets.refusals.extend([Answer(429, {"error": {"code": 429, "message": "quota"}})] * 4)
+    sleeps: list[float] = []
+    default = SheetsPublisher(
+        sheets_service(service_account_file, f"{fake_sheets.url}/"),
+        SPREADSHEET_ID,
+        sleep=sleeps.append,
+    )
+
+    assert publish(default, []) == []
+    assert sleeps == [5.0, 10.0, 20.0, 40.0]  # the fifth try comes 75 s after the first

@@ -127,7 +127,9 @@ def test_summary_text(ten: Engine) -> None:
     ]
 
 
-def test_a_429_is_retried_after_telegrams_retry_after(fake_telegram: FakeTelegram) -> None:
+def test_a_429_is_retried_after_telegrams_retry_after(
+    fake_telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
     fake_telegram.refusals.append(
         Answer(
             429,
@@ -139,6 +141,10 @@ def test_a_429_is_retried_after_telegrams_retry_after(fake_telegram: FakeTelegra
     client(fake_telegram, sleeps).send_message(111, "hello")
 
     assert sleeps == [3]
+    # the warning names the method once
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "Telegram sendMessage answered 429; retrying in 3.0 s"
+    ]
     assert [(c.method, c.fields["text"]) for c in fake_telegram.calls()] == [
         ("sendMessage", "hello"),
         ("sendMessage", "hello"),
