@@ -218,6 +218,37 @@ class SubepicReturns(_Model):
         return _date_not_timestamp(value)
 
 
+class ReturnStatuses(_Model):
+    """The statuses each "returns into" column of the testing-returns reports counts
+    (report_testing_returns, report_subepic_returns), matched by name or key like any
+    status; the Testing and external-test columns count `roles.testing_returns`.
+
+    Defaults: the predecessor's FULLSTACK status names (its columns "Возвраты InProgress /
+    Ревью / Апрув / Регресс-тест / Done" count exactly these), then the bundled example
+    workflow's. A status may feed one column only."""
+
+    in_progress: tuple[str, ...] = ("InProgress", "In Progress")
+    review: tuple[str, ...] = ("Ревью", "Review")
+    approval: tuple[str, ...] = ("Апрув", "Approval")
+    regression: tuple[str, ...] = ("Регресс-тест", "Regression")
+    done: tuple[str, ...] = ("Done",)
+
+    @model_validator(mode="after")
+    def _one_column_per_status(self) -> ReturnStatuses:
+        issues: list[tuple[Loc, str]] = []
+        seen: dict[str, str] = {}
+        for column in type(self).model_fields:
+            for i, name in enumerate(getattr(self, column)):
+                token = normalize_status(name)
+                if not token:
+                    issues.append(((column, i), "empty status name"))
+                elif seen.setdefault(token, column) != column:
+                    issues.append(((column, i), f"{name!r} is already counted by {seen[token]}"))
+        if issues:
+            raise _SemanticIssues(issues)
+        return self
+
+
 class Thresholds(_Model):
     """Values above these (in days) are highlighted in reports."""
 
@@ -243,6 +274,7 @@ class MetricsConfig(_Model):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     as_of: datetime | None = None
     subepic_returns: SubepicReturns = Field(default_factory=SubepicReturns)
+    return_statuses: ReturnStatuses = Field(default_factory=ReturnStatuses)
 
     # the status indexes and memoised look-up answers (see `_Lookups`), built on the
     # first look-up; never compared, copied or pickled

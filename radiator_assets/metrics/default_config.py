@@ -143,6 +143,16 @@ as_of: null
 # Testing returns by sub-epic: implementation tasks created on or after this day.
 subepic_returns:
   start_date: 2025-01-01
+
+# Testing-returns reports: the statuses each "returns into" column counts (by name or key,
+# case-insensitively; a status feeds one column only). The Testing and external-test
+# columns count roles.testing_returns. The predecessor's FULLSTACK names come first.
+return_statuses:
+  in_progress: ["InProgress", "In Progress"]
+  review: ["Ревью", "Review"]
+  approval: ["Апрув", "Approval"]
+  regression: ["Регресс-тест", "Regression"]
+  done: ["Done"]
 """
 
 

@@ -160,6 +160,7 @@ def import_predecessor_config(directory: Path) -> str:
         "min_stay_seconds": defaults.min_stay_seconds,
         "thresholds": defaults.thresholds.model_dump(mode="json"),
         "as_of": None,
+        "return_statuses": defaults.return_statuses.model_dump(mode="json"),
     }
     header = (
         f"# radiator metrics configuration, converted from {directory.name or directory}/\n"

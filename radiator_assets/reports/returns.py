@@ -159,27 +159,34 @@ def prepare_linked_returns(
 
 # --------------------------------------------------------------------------- report_testing_returns
 
-#: report column -> the workflow status it counts, as (display name, key) candidates.
-#: `testing` and `external_test` follow the configured testing-return roles.
-WORKFLOW_COLUMNS: dict[str, tuple[str, ...]] = {
-    "returns_in_progress": ("In Progress", "inProgress"),
-    "returns_review": ("Review", "inReview"),
-    "returns_testing": ("Testing", "testing"),
-    "returns_external_test": ("Внешний тест", "externalTest"),
-    "returns_approval": ("Approval", "approval"),
-    "returns_regression": ("Regression", "regression"),
-    "returns_done": ("Done", "done"),
-}
+#: the report's "returns into" columns, in workflow order (the first that matches a status wins)
+WORKFLOW_COLUMNS: tuple[str, ...] = (
+    "returns_in_progress",
+    "returns_review",
+    "returns_testing",
+    "returns_external_test",
+    "returns_approval",
+    "returns_regression",
+    "returns_done",
+)
 
 
 def workflow_columns(inputs: ReportInputs) -> dict[str, tuple[str, ...]]:
-    roles = inputs.config.roles.testing_returns
-    columns = dict(WORKFLOW_COLUMNS)
-    if roles:
-        columns["returns_testing"] = (roles[0],)
-    if len(roles) > 1:
-        columns["returns_external_test"] = (roles[1],)
-    return columns
+    """Report column -> the statuses (names or keys) it counts, from the configuration:
+    `return_statuses`, and the testing-return roles for the Testing and external-test
+    columns (the predecessor's "Testing" and "Внешний тест")."""
+    config = inputs.config
+    chosen = config.return_statuses
+    roles = config.roles.testing_returns
+    return {
+        "returns_in_progress": chosen.in_progress,
+        "returns_review": chosen.review,
+        "returns_testing": roles[:1],
+        "returns_external_test": roles[1:2],
+        "returns_approval": chosen.approval,
+        "returns_regression": chosen.regression,
+        "returns_done": chosen.done,
+    }
 
 
 def column_of(status: str, columns: dict[str, tuple[str, ...]], inputs: ReportInputs) -> str | None:

@@ -55,11 +55,14 @@ from sqlalchemy.engine import Engine
 from radiator_assets.metrics.config import (
     MetricsConfig,
     MetricsConfigError,
+    StatusConfig,
     SubepicReturns,
     parse_metrics_config,
 )
 from radiator_assets.metrics.default_config import DEFAULT_CONFIG_YAML
+from radiator_assets.metrics.stays import Stay
 from radiator_assets.reports.common import ReportInputs
+from radiator_assets.reports.returns import task_workflow_returns
 from radiator_assets.reports.subepic_returns import build_subepic_returns
 from radiator_assets.storage.unit_of_work import unit_of_work
 from radiator_assets.sync.history import build_history
@@ -281,3 +284,61 @@ def test_the_start_date_comes_from_the_configuration_file():
     with pytest.raises(MetricsConfigError) as error:
         with_start("2025-02-31")
     assert "subepic_returns.start_date" in str(error.value)
+
+
+#: the predecessor's FULLSTACK statuses, by display name only (as `radiator config import`
+#: writes them), and a history through all of them
+PREDECESSOR_FULLSTACK = ("Open", "InProgress", "Ревью", "Testing", "Внешний тест", "Апрув",
+                         "Регресс-тест", "Done")  # fmt: skip
+RUSSIAN_HISTORY = ("Open", "InProgress", "Ревью", "InProgress", "Ревью", "Testing", "Апрув",
+                   "Testing", "Апрув", "Регресс-тест", "Testing", "Регресс-тест", "Done",
+                   "InProgress", "Done")  # fmt: skip
+
+
+def daily_stays(statuses: tuple[str, ...]) -> list[Stay]:
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    last = len(statuses) - 1
+    return [
+        Stay(s, start.replace(day=1 + i), start.replace(day=2 + i) if i < last else None)
+        for i, s in enumerate(statuses)
+    ]
+
+
+def predecessor_named(config: MetricsConfig) -> MetricsConfig:
+    statuses = tuple(StatusConfig(name=name, block="delivery") for name in PREDECESSOR_FULLSTACK)
+    return config.model_copy(update={"statuses": statuses})
+
+
+def test_returns_into_the_predecessors_russian_statuses_are_counted():
+    # the predecessor's count_status_returns by exact name: InProgress entered 3 times,
+    # Ревью 2, Testing 3, Апрув 2, Регресс-тест 2, Done 2
+    inputs = ReportInputs.of(predecessor_named(MetricsConfig.default()), AS_OF)
+    assert task_workflow_returns(daily_stays(RUSSIAN_HISTORY), inputs) == {
+        "returns_in_progress": 2,
+        "returns_review": 1,
+        "returns_testing": 2,
+        "returns_external_test": 0,
+        "returns_approval": 1,
+        "returns_regression": 1,
+        "returns_done": 1,
+    }
+
+
+def test_the_statuses_of_each_returns_column_come_from_the_configuration_file():
+    text = DEFAULT_CONFIG_YAML.replace(
+        'review: ["Ревью", "Review"]', 'review: ["Regression"]'
+    ).replace('regression: ["Регресс-тест", "Regression"]', 'regression: ["Ревью"]')
+    inputs = ReportInputs.of(predecessor_named(parse_metrics_config(text)), AS_OF)
+    counts = task_workflow_returns(daily_stays(RUSSIAN_HISTORY), inputs)
+    # Ревью now feeds the regression column; Регресс-тест no column
+    assert (counts["returns_review"], counts["returns_regression"]) == (0, 1)
+    assert sum(counts.values()) == 2 + 1 + 2 + 1 + 1
+
+
+def test_a_status_counted_by_two_returns_columns_is_refused_with_its_line():
+    text = DEFAULT_CONFIG_YAML.replace('done: ["Done"]', 'done: ["Done", "review"]')
+    with pytest.raises(MetricsConfigError) as error:
+        parse_metrics_config(text)
+    line = text.splitlines().index('  done: ["Done", "review"]') + 1
+    assert f"line {line}" in str(error.value)
+    assert "return_statuses.done[1]: 'review' is already counted by review" in str(error.value)
