@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
+import secrets
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -198,10 +200,29 @@ def _output(path: str | None, bom: bool) -> Iterator[IO[str]]:
         yield sys.stdout
         sys.stdout.flush()
         return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", encoding=encoding, newline="") as handle:
+    with replace_on_success(Path(path), encoding) as handle:
         yield handle
+
+
+@contextmanager
+def replace_on_success(target: Path, encoding: str) -> Iterator[IO[str]]:
+    """A text file that becomes `target` only when the block succeeds.
+
+    Written to a hidden temporary file in `target`'s directory (so the rename stays on
+    one file system) and moved over `target` with `os.replace` (atomic) at the end: a
+    failed or interrupted export leaves an existing `target` as it was, never a
+    truncated or partial file; the temporary file is removed on failure. It is created
+    with the usual permissions (0666 less the umask), like `open(target, "w")`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with open(descriptor, "w", encoding=encoding, newline="") as handle:
+            yield handle
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 # --------------------------------------------------------------------------- command line

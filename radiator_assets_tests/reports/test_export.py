@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from radiator_assets.reports import export
@@ -226,3 +229,45 @@ def test_compat_radiator_refuses_what_the_predecessor_never_wrote(
 ):
     assert export.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- --output
+
+
+def test_a_failed_export_leaves_the_existing_file_as_it_was(
+    ten: Engine, pg_server_url: sa.URL, tmp_path: Path
+):
+    good = export_bytes(ten, tmp_path, "ttm_details")
+    target = tmp_path / "out.csv"
+    unreachable = sa.create_engine(pg_server_url.set(database="radiator_no_such_database"))
+    args = export.build_parser().parse_args(["ttm_details", "--output", str(target)])
+    with pytest.raises(sa.exc.OperationalError):
+        export.run(args, engine=unreachable)
+    assert target.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_an_export_failing_mid_way_leaves_no_partial_file(
+    ten: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    good = export_bytes(ten, tmp_path, "ttm_details")
+
+    def fail_after_the_header(engine: Engine, layout: Any, out: Any, **_: Any) -> int:
+        out.write("task_key\nCPO-1\n")
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(export, "write_csv", fail_after_the_header)
+    args = export.build_parser().parse_args(["ttm_details", "-o", str(tmp_path / "out.csv")])
+    with pytest.raises(RuntimeError, match="connection lost"):
+        export.run(args, engine=ten)
+    assert (tmp_path / "out.csv").read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_an_export_to_a_new_file_gets_the_usual_permissions(ten: Engine, tmp_path: Path):
+    umask = os.umask(0o022)
+    try:
+        export_bytes(ten, tmp_path, "ttm_details")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out.csv").stat().st_mode) == 0o644
