@@ -18,6 +18,9 @@ Three layouts (`CsvLayout`), one writer (`write_csv`):
 * `time_in_status --wide [--queue Q] [--created-since DAY]`: the wide form
   instead (see `time_in_status_wide`).
 
+Output: UTF-8 whatever the locale, on standard output too (`utf8_stdout`); a file is
+written beside itself and renamed into place on success (`replace_on_success`).
+
 Row order: the primary key; task-key columns (`task_key`, `key`) sort naturally
 in SQL (CPO-2 before CPO-10): by the text before the trailing number, then the
 number, then the key itself.
@@ -195,13 +198,34 @@ def write_csv(engine: Engine, layout: CsvLayout, out: IO[str], *, delimiter: str
 def _output(path: str | None, bom: bool) -> Iterator[IO[str]]:
     encoding = "utf-8-sig" if bom else "utf-8"
     if path in (None, "-"):
-        if bom:
-            sys.stdout.write("\ufeff")
-        yield sys.stdout
-        sys.stdout.flush()
+        with utf8_stdout() as out:
+            if bom:
+                out.write("\ufeff")
+            yield out
         return
     with replace_on_success(Path(path), encoding) as handle:
         yield handle
+
+
+@contextmanager
+def utf8_stdout() -> Iterator[IO[str]]:
+    """Standard output as UTF-8 text without newline translation, whatever the locale
+    (a cp1251 console would otherwise get cp1251 bytes, and fail on a BOM).
+
+    A text stream of its own over standard output's file descriptor, which it does not
+    close (`closefd=False`), so closing it at the end flushes it and leaves
+    `sys.stdout` usable; a reader that went away (`| head`) raises BrokenPipeError
+    there, which the CLI treats as a quiet end. A standard output that is no file
+    (an in-memory stream of an embedding program or a test) is written as it is."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()
+    with open(descriptor, "w", encoding="utf-8", newline="", closefd=False) as stream:
+        yield stream
 
 
 @contextmanager

@@ -7,6 +7,8 @@ import csv
 import io
 import os
 import stat
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -271,3 +273,39 @@ def test_an_export_to_a_new_file_gets_the_usual_permissions(ten: Engine, tmp_pat
     finally:
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "out.csv").stat().st_mode) == 0o644
+
+
+# --------------------------------------------------------------------------- standard output
+
+
+def export_stdout_in_a_cp1251_console(engine: Engine, tmp_path: Path, *argv: str) -> bytes:
+    """`radiator export ...` to standard output in a fresh process whose console is cp1251."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKER_", "RADIATOR_"))}
+    ran = subprocess.run(
+        [sys.executable, "-m", "radiator_assets.cli", "export", *argv],
+        env=clean
+        | {
+            "RADIATOR_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+            "RADIATOR_HOME": str(tmp_path / "home"),
+            "PYTHONIOENCODING": "cp1251",
+            "LC_ALL": "C",
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr.decode(errors="replace")
+    return ran.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["ttm_details", "--compat", "radiator"], ["ttm_details", "--headers", "ru"]],
+)
+def test_standard_output_is_utf8_whatever_the_consoles_encoding(
+    ten: Engine, tmp_path: Path, argv: list[str]
+):
+    written = export_stdout_in_a_cp1251_console(ten, tmp_path, *argv)
+    assert written == export_bytes(ten, tmp_path, *argv)
+    assert written.count(BOM) == int("ru" in argv)
+    assert written.decode("utf-8-sig").startswith("Ключ задачи,")
