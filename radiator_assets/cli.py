@@ -152,19 +152,31 @@ def _given_issues(args: argparse.Namespace) -> dict[str, object] | None:
 
 
 def _read_keys(source: str) -> list[str]:
-    """The keys of FILE (`-`: standard input), checked: see `sync.by_keys.parse_keys`."""
+    """The keys of FILE (`-`: standard input), checked: see `sync.by_keys.parse_keys`.
+
+    Both are UTF-8 whatever the locale, a leading byte-order mark dropped (Notepad and
+    Excel's "CSV UTF-8" write one), as `radiator config import` reads its files."""
     from radiator_assets.sync.by_keys import KeyInputError, parse_keys
 
     where = "standard input" if source == "-" else source
     try:
         if source == "-":
-            return parse_keys(sys.stdin)
-        with open(source, encoding="utf-8") as lines:
+            return parse_keys(_stdin_lines())
+        with open(source, encoding="utf-8-sig") as lines:
             return parse_keys(lines)
     except KeyInputError as exc:
         raise KeyInputError(f"{exc} ({where})") from None
     except UnicodeDecodeError:
         raise KeyInputError(f"not UTF-8 text ({where})") from None
+
+
+def _stdin_lines() -> list[str]:
+    """Standard input's lines, decoded as UTF-8 (a leading BOM dropped) from its bytes; an
+    in-memory text stream without bytes (an embedding program's) only loses the BOM."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        return sys.stdin.read().removeprefix("\ufeff").splitlines()
+    return buffer.read().decode("utf-8-sig").splitlines()
 
 
 def _usage(message: str) -> Exception:

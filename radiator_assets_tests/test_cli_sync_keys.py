@@ -274,6 +274,36 @@ def test_keys_from_standard_input(
     ]
 
 
+def test_a_keys_file_saved_with_a_bom_and_crlf_line_ends_is_read(
+    cli: Callable[..., Any], engine_for: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "excel.txt"  # Notepad / Excel "CSV UTF-8"
+    path.write_bytes(b"\xef\xbb\xbfFULLSTACK-2\r\nFULLSTACK-3\r\n")
+
+    ran = cli(*SYNC, "--keys", str(path))
+
+    assert ran.code == 0, ran.err
+    assert rows(engine_for, "SELECT key FROM tracker_tasks ORDER BY key") == [
+        ("FULLSTACK-2",),
+        ("FULLSTACK-3",),
+    ]
+
+
+def test_keys_from_standard_input_are_utf8_with_or_without_a_bom_whatever_the_locale(
+    cli: Callable[..., Any], engine_for: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    piped = io.BytesIO(b"\xef\xbb\xbfFULLSTACK-2\nfullstack-3\n")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(piped, encoding="cp1251"))
+
+    ran = cli(*SYNC, "--keys", "-")
+
+    assert ran.code == 0, ran.err
+    assert rows(engine_for, "SELECT key FROM tracker_tasks ORDER BY key") == [
+        ("FULLSTACK-2",),
+        ("FULLSTACK-3",),
+    ]
+
+
 def test_query_selects_what_the_query_language_matches(
     cli: Callable[..., Any], emulator: TrackerEmulator, engine_for: Engine
 ) -> None:
