@@ -70,7 +70,7 @@ def print_sync_summary(outcome: SyncOutcome, *, err: TextIO | None = None) -> No
     where = f": full log in {outcome.log_path}" if outcome.log_path else ""
     for failure in outcome.failures:
         print(f"radiator: error: {failure.message} (step {failure.step}){where}", file=err)
-    for line in missing_keys_lines(issues):
+    for line in [*missing_keys_lines(issues), *outside_query_lines(issues)]:
         print(f"radiator: warning: {line}", file=err)
 
 
@@ -88,7 +88,9 @@ def _issues_line(issues: dict[str, Any]) -> str:
             f"{issues.get('keys_given', 0)} keys given ({issues.get('mode')}: "
             f"{issues.get('query')}), {issues.get('batches', 0)} batches of which "
             f"{issues.get('batches_stored_before', 0)} stored by an earlier run, "
-            f"{issues.get('issues_seen', 0)} found, {counts}, {missing} not found {requests}"
+            f"{issues.get('issues_seen', 0)} found, {counts}, {missing} not found, "
+            f"{issues.get('keys_outside_query_count', 0)} outside the configured query "
+            f"{requests}"
         )
     return (
         f"{issues.get('issues_seen', 0)} seen, {counts}, "
@@ -112,6 +114,22 @@ def missing_keys_lines(issues: dict[str, Any]) -> list[str]:
                 f"{count} key(s) {what}, nothing stored for them: {', '.join(shown)}{more}"
             )
     return lines
+
+
+def outside_query_lines(issues: dict[str, Any]) -> list[str]:
+    """A line for the given issues the configured query does not match: they count in the
+    reports until the next reconcile marks them out of the query (not an error)."""
+    count = issues.get("keys_outside_query_count", 0)
+    if not count:
+        return []
+    shown = [key for key in issues.get("keys_outside_query", "").split(", ") if key]
+    more = f" and {count - len(shown)} more" if count > len(shown) else ""
+    return [
+        f"{count} given issue(s) are outside the configured query "
+        f"(TRACKER_QUERY: {issues.get('configured_query', '')}): they count in the reports "
+        "until the nightly reconcile (`radiator sync --mode reconcile`) marks them out of "
+        f"the query: {', '.join(shown)}{more}"
+    ]
 
 
 def _cell(value: Any) -> str:

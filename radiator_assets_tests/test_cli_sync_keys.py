@@ -35,7 +35,7 @@ from radiator_assets_tests.assets.conftest import (
     reference_snapshot,
     table_snapshot,
 )
-from radiator_assets_tests.cli_env import point_cli_at, run_cli
+from radiator_assets_tests.cli_env import QUERY, point_cli_at, run_cli
 from radiator_assets_tests.locked import locked
 
 SYNC = ["sync", "--no-reports"]
@@ -211,7 +211,28 @@ def test_reconcile_after_an_ad_hoc_sync_on_an_empty_warehouse_marks_only_the_out
     cli: Callable[..., Any], emulator: TrackerEmulator, engine_for: Engine, tmp_path: Path
 ) -> None:
     outside = emulator.create_issue("PROD")["key"]
-    assert cli(*SYNC, "--keys", keys_file(tmp_path, "CPO-2", outside)).code == 0
+    moved_out = emulator.org.resolve("FULLSTACK-9").key  # given by its old key DEV-1
+
+    adhoc = cli(*SYNC, "--keys", keys_file(tmp_path, "CPO-2", outside, "DEV-1"))
+
+    # the outsider counts in the reports until the reconcile: the sync says so, not an error
+    assert adhoc.code == 0, adhoc.err
+    assert "3 found, 3 new" in adhoc.out and "1 outside the configured query" in adhoc.out
+    assert [line for line in adhoc.err_lines if "outside" in line] == [
+        f"radiator: warning: 1 given issue(s) are outside the configured query (TRACKER_QUERY: "
+        f"{QUERY}): they count in the reports until the nightly reconcile (`radiator sync "
+        f"--mode reconcile`) marks them out of the query: {outside}"
+    ]
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("tracker_issues"))
+    metadata = event.asset_materialization.metadata  # type: ignore[union-attr]
+    assert (
+        metadata["configured_query"].value,
+        metadata["keys_outside_query"].value,
+        metadata["keys_outside_query_count"].value,
+    ) == (QUERY, outside, 1)
+    assert moved_out.startswith("FULLSTACK-")
+    assert rows(engine_for, "SELECT out_of_query_since FROM tracker_tasks") == [(None,)] * 3
 
     reconcile = cli(*SYNC, "--mode", "reconcile")
 

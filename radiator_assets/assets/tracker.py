@@ -203,6 +203,7 @@ def _given_issues(
             batch_size=config.keys_per_batch,
             run_id=context.run.run_id,
             progress=step.progress(progress),
+            configured_query=settings.tracker_query,
         )
         traffic = client.counters.snapshot()
         step.tally.tasks_written = result.inserted + result.updated
@@ -212,7 +213,9 @@ def _given_issues(
         f"issues ({result.mode}, {result.query}): {result.seen} found in "
         f"{result.batches} batch(es) ({result.batches_stored_before} stored before), "
         f"{result.inserted} new, {result.updated} updated, {result.unchanged} unchanged, "
-        f"{result.quarantined} quarantined, {missing} key(s) not found"
+        f"{result.quarantined} quarantined, {missing} key(s) not found, "
+        f"{len(result.outside_query)} outside the configured query (the next reconcile "
+        "marks them out of the query)"
     )
     return dg.MaterializeResult(
         metadata={
@@ -232,6 +235,10 @@ def _given_issues(
             "keys_not_found_count": len(result.not_found),
             "keys_hidden": ", ".join(result.hidden[:MISSING_KEYS_SHOWN]),
             "keys_hidden_count": len(result.hidden),
+            # counted in the reports until the next reconcile marks them out of the query
+            "configured_query": settings.tracker_query,
+            "keys_outside_query": ", ".join(result.outside_query[:MISSING_KEYS_SHOWN]),
+            "keys_outside_query_count": len(result.outside_query),
             **timing_metadata({**result.seconds, "lock_wait": step.writer.waited_seconds}),
             **api_metadata(traffic),
         }

@@ -26,6 +26,12 @@ Decisions:
 * A key the search does not return is asked for directly (GET, which also resolves
   old keys): 404 is reported as not found, 403 as hidden from this token, and
   nothing is deleted for it; an issue the GET does return is stored.
+* Given issues the configured query does not match are stored like the others and
+  count in the reports, until the next reconciliation (nightly) marks them out of the
+  query, by design. So that this is no surprise, the sync asks Tracker which of the
+  input's issues the configured query matches (`(<query>) AND Key: ...`, one search
+  of ids per batch of keys, by their current keys) and reports the others
+  (`outside_query`).
 """
 
 from __future__ import annotations
@@ -110,6 +116,8 @@ class KeySyncResult(IssueSyncResult):
     batches_stored_before: int = 0  # by an earlier, interrupted run of the same input
     not_found: list[str] = field(default_factory=list)  # every batch, earlier runs' too
     hidden: list[str] = field(default_factory=list)
+    #: the input's stored issues (current keys) the configured query does not match
+    outside_query: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -135,9 +143,11 @@ def sync_by_keys(
     batch_size: int = KEYS_PER_BATCH,
     run_id: str | None = None,
     progress: Callable[[KeySyncResult], None] | None = None,
+    configured_query: str = "",
 ) -> KeySyncResult:
     """Store the snapshots of the given issues (by `keys`, or those `query` matches now),
-    batch by batch, skipping batches an interrupted run of the same input stored."""
+    batch by batch, skipping batches an interrupted run of the same input stored; then
+    list those `configured_query` (TRACKER_QUERY; blank: everything) does not match."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     digest = input_hash(keys=keys, query=query)
@@ -170,6 +180,9 @@ def sync_by_keys(
         if progress is not None:
             progress(result)
     _report_missing(writer, digest, result)
+    t0 = time.perf_counter()
+    result.outside_query = _outside_query(writer, source, digest, configured_query, batch_size)
+    result.seconds["query_check"] = time.perf_counter() - t0
     result.listing_complete = True
     return result
 
@@ -330,3 +343,46 @@ def _report_missing(writer: SyncWriter, digest: str, result: KeySyncResult) -> N
         log.warning("issue %s: Tracker does not know this key (404); nothing stored", key)
     for key in result.hidden:
         log.warning("issue %s is hidden from this token (403); nothing stored", key)
+
+
+def _outside_query(
+    writer: SyncWriter, source: KeySource, digest: str, configured_query: str, batch_size: int
+) -> list[str]:
+    """The input's stored issues (current keys, in key order) that `configured_query`
+    does not match: per batch of keys, one search of `(<query>) AND Key: ...` for ids."""
+    base = configured_query.strip()
+    if not base:
+        return []
+    ids = (
+        sa.select(sa.func.unnest(BATCHES.c.tracker_ids))
+        .where(BATCHES.c.input_hash == digest)
+        .scalar_subquery()
+    )
+    with writer.engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(TASKS.c.tracker_id, TASKS.c.key)
+            .where(TASKS.c.tracker_id.in_(ids), TASKS.c.deleted_at.is_(None))
+            .order_by(TASKS.c.key)
+        ).all()
+    outside: list[str] = []
+    for start in range(0, len(stored), batch_size):
+        chunk = stored[start : start + batch_size]
+        matched = _ids_matching(source, base, [row.key for row in chunk])
+        outside.extend(row.key for row in chunk if row.tracker_id not in matched)
+    if outside:  # the CLI summary and the run metadata warn the user
+        log.info(
+            "%d given issue(s) are outside the configured query %r; the next reconciliation "
+            "marks them out of the query: %s",
+            len(outside),
+            base,
+            ", ".join(outside[:20]),
+        )
+    return outside
+
+
+def _ids_matching(source: KeySource, base: str, keys: Sequence[str]) -> set[str]:
+    """The ids of the issues among `keys` that the query `base` matches."""
+    named = ", ".join(f'"{key}"' for key in keys)
+    query = f"({base}) AND Key: {named}"
+    with closing(source.search(query, fields=["id", "key"], expand_links=False)) as issues:
+        return {str(i["id"]) for i in issues if isinstance(i, dict) and i.get("id") is not None}
