@@ -8,8 +8,15 @@ unfinished details rows that went through development (how many, and their
 DevLT to as_of: what radiator's month-to-month comparison script counted).
 The snapshot is a function of those stored rows, copied by `INSERT ... SELECT`:
 however the rows are built (issue 13 makes the builds incremental), the
-snapshot follows. Its as_of is part of the key, so a rebuild at the same as_of
-replaces its snapshot and the snapshots of other as_of dates stay.
+snapshot follows.
+
+One snapshot per UTC day: a build replaces the snapshot of its day (the rows
+of any as_of on that day are deleted, then its own inserted), so the day keeps
+the newest build's as_of and numbers; a sensor-driven deployment that builds
+every few minutes keeps one snapshot a day, not thousands. The day of a
+snapshot is the UTC day of its last instant (just before as_of), as for its
+period and the trend buckets: a weekly partition's Monday 00:00 closes the
+Sunday before, so a build on Monday does not replace it, nor it that build.
 
 A snapshot of a past as_of (the metrics are as_of-reproducible) is made
 without touching the report tables (`backfill.py`): the product build runs into
@@ -19,7 +26,7 @@ transaction only (`shadow_tables`), and only the snapshot is committed.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,13 +84,23 @@ def snapshot_period(inputs: ReportInputs) -> str | None:
     return inputs.config.period_of(inputs.as_of - JUST_BEFORE)
 
 
+def snapshot_day(as_of: datetime) -> tuple[datetime, datetime]:
+    """The UTC day a snapshot at `as_of` describes, as the as_of range `(after, until]`:
+    the day of its last instant (just before as_of), so 00:00 closes the day before."""
+    day = (as_of - JUST_BEFORE).astimezone(UTC).date()
+    after = datetime.combine(day, time(), tzinfo=UTC)
+    return after, after + timedelta(days=1)
+
+
 def write_snapshot(conn: Connection, inputs: ReportInputs) -> dict[str, int]:
-    """Replace the snapshot of `inputs.as_of` with the report rows visible to `conn`
-    (call it in the transaction that wrote them); returns rows per history table."""
+    """Replace the snapshot of `inputs.as_of`'s day (see `snapshot_day`) with the report
+    rows visible to `conn` (call it in the transaction that wrote them); returns rows
+    per history table."""
     params: dict[str, Any] = {"as_of": inputs.as_of, "current_period": snapshot_period(inputs)}
+    after, until = snapshot_day(inputs.as_of)
     written: dict[str, int] = {}
     for table, copy in ((SUMMARY_HISTORY, _COPY_SUMMARY), (FLOW_HISTORY, _COPY_FLOW)):
-        conn.execute(table.delete().where(table.c.as_of == inputs.as_of))
+        conn.execute(table.delete().where(table.c.as_of > after, table.c.as_of <= until))
         written[table.name] = conn.execute(copy, params).rowcount
     return written
 

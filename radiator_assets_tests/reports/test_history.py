@@ -18,7 +18,7 @@ to as_of 2), CPO-2 (13) and CPO-5 (12).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from radiator_assets.automation.jobs import partition_range_tags
 from radiator_assets.metrics.config import MetricsConfig
 from radiator_assets.reports.backfill import week_end
 from radiator_assets.reports.common import ReportInputs
+from radiator_assets.reports.history import snapshot_day
 from radiator_assets.reports.product import build_product_reports
 from radiator_assets.reports.trends import render_trends, team_trend
 from radiator_assets.resources import TrackerResource, WarehouseResource
@@ -194,6 +195,59 @@ def test_a_rebuild_at_the_same_as_of_replaces_its_snapshot_and_keeps_the_others(
         engine, "SELECT as_of, count(*) AS n FROM report_summary_history GROUP BY 1 ORDER BY 1"
     )
     assert [(r.as_of, r.n) for r in counts] == [(FIRST, 4), (SECOND, 4)]
+
+
+def as_of_counts(engine: Engine) -> list[tuple[datetime, int, int]]:
+    """Per snapshot: its as_of, its summary rows and its flow rows."""
+    return [
+        tuple(r)
+        for r in rows(
+            engine,
+            "SELECT s.as_of, s.n, f.n FROM "
+            "(SELECT as_of, count(*) AS n FROM report_summary_history GROUP BY 1) s "
+            "FULL JOIN (SELECT as_of, count(*) AS n FROM report_flow_history GROUP BY 1) f "
+            "USING (as_of) ORDER BY 1",
+        )
+    ]
+
+
+def test_the_day_of_a_snapshot_is_the_utc_day_of_its_last_instant():
+    monday = datetime(2025, 3, 17, tzinfo=UTC)
+    assert snapshot_day(monday) == (datetime(2025, 3, 16, tzinfo=UTC), monday)
+    assert snapshot_day(datetime(2025, 3, 17, 9, 30, tzinfo=UTC)) == (
+        monday,
+        datetime(2025, 3, 18, tzinfo=UTC),
+    )
+    moscow = timezone(timedelta(hours=3))  # 01:00 in Moscow on the 18th is the 17th in UTC
+    assert snapshot_day(datetime(2025, 3, 18, 1, tzinfo=moscow))[0] == monday
+
+
+def test_builds_on_one_utc_day_keep_one_snapshot_the_newest(
+    module_database: Callable[[], Engine],
+):
+    engine = module_database()
+    fixture_ten.seed(engine)
+    sunday_noon, monday_9, monday_1530 = (
+        datetime(2025, 3, 16, 12, tzinfo=UTC),
+        datetime(2025, 3, 17, 9, tzinfo=UTC),
+        datetime(2025, 3, 17, 15, 30, tzinfo=UTC),
+    )
+    build(engine, FIRST)
+    build(engine, sunday_noon)
+    build(engine, monday_9)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE report_summary_history SET ttm_p85 = -1"))
+    assert as_of_counts(engine) == [(FIRST, 4, 3), (sunday_noon, 4, 3), (monday_9, 4, 3)]
+
+    build(engine, monday_1530)  # replaces 09:00: the same UTC day
+    build(engine, SECOND)  # Monday 00:00, a weekly partition's: closes Sunday, replaces noon
+
+    assert as_of_counts(engine) == [(FIRST, 4, 3), (SECOND, 4, 3), (monday_1530, 4, 3)]
+    assert team_rows(engine, monday_1530)["Team Alpha"].ttm_p85 == pytest.approx(34.45)
+    assert {r.ttm_p85 for r in team_rows(engine, FIRST).values()} == {-1}  # untouched
+
+    build(engine, monday_9)  # an earlier as_of built later is the newest build of the day
+    assert as_of_counts(engine) == [(FIRST, 4, 3), (SECOND, 4, 3), (monday_9, 4, 3)]
 
 
 def test_the_week_over_week_trend_is_the_series_of_the_snapshots(two_weeks: Engine):
