@@ -1,6 +1,6 @@
 """The weekly snapshot history of the summary (`report_summary_history`, group `reports`).
 
-Every product build keeps the snapshot of its own as_of (see
+Every product build keeps the snapshot of its UTC day, the newest build's (see
 `radiator_assets.reports.history`); this asset's weekly partitions add the
 snapshots of past week ends, so a backfill gives the trends a past. A
 partition's as_of is the end of its week (the next Monday 00:00 UTC); its
@@ -44,7 +44,8 @@ class HistoryConfig(dg.Config):
     metadata=table_definition_metadata(ReportSummaryHistory.__table__),
     description=(
         "Snapshots of report_ttm_summary (and, in report_flow_history, WIP and throughput "
-        "per team) kept per as_of; a partition adds the snapshot at its week's end. "
+        "per team), one per UTC day (the newest build's); a partition adds the snapshot at "
+        "its week's end. "
         "Trend chart of TTM p85, DevLT p85 and WIP per team."
     ),
 )

@@ -461,10 +461,10 @@ REPORT_TABLES: dict[str, sa.Table] = {
 
 
 # --------------------------------------------------------------------------- history
-# Snapshots kept per as_of (not replaced as a whole): every product build replaces
-# the snapshot of its own as_of, and the weekly `report_summary_history` partitions
-# add the snapshots of past week ends. Not in REPORT_TABLES: those are the tables a
-# build replaces.
+# Snapshots kept per UTC day (not replaced as a whole): every product build replaces
+# the snapshot of its as_of's day (`reports.history.snapshot_day`), and the weekly
+# `report_summary_history` partitions add the snapshots of past week ends. Not in
+# REPORT_TABLES: those are the tables a build replaces.
 
 SUMMARY_METRICS_RU = (
     ("ttm", "TTM"),
