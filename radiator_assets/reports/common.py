@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
 from radiator_assets.metrics.config import MetricsConfig
 from radiator_assets.metrics.stays import ensure_utc
 
@@ -75,3 +77,15 @@ class TopN:
     def items(self) -> list[Any]:
         self._trim()
         return list(self._items)
+
+
+def natural_key(column: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
+    """ORDER BY terms that sort task keys naturally (every export orders by them): the
+    text before the trailing number, that number (numeric: CPO-2 before CPO-10), then
+    the key itself (ties such as CPO-02 / CPO-2). A key without a trailing number has no
+    numeric part; its text decides (CPO before CPO-1)."""
+    return [
+        sa.func.regexp_replace(column, "[0-9]+$", ""),
+        sa.cast(sa.func.substring(column, "([0-9]+)$"), sa.Numeric),
+        column,
+    ]

@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from radiator_assets.reports import time_in_status_wide as wide
+from radiator_assets.reports.common import natural_key
 from radiator_assets.reports.export_radiator import COMPAT_TABLE, RADIATOR_COLUMNS
 from radiator_assets.storage.report_models import REPORT_TABLES
 
@@ -92,18 +93,6 @@ def header_ru(table: sa.Table, column: str) -> str:
 
 
 # --------------------------------------------------------------------------- order
-
-
-def natural_key(column: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
-    """ORDER BY terms that sort keys naturally: the text before the trailing number,
-    that number (numeric: CPO-2 before CPO-10), then the key itself (ties such as
-    CPO-02 / CPO-2). A key without a trailing number has no numeric part; its text
-    decides (CPO before CPO-1)."""
-    return [
-        sa.func.regexp_replace(column, "[0-9]+$", ""),
-        sa.cast(sa.func.substring(column, "([0-9]+)$"), sa.Numeric),
-        column,
-    ]
 
 
 def order_of(columns: Sequence[sa.ColumnElement[Any]]) -> list[sa.ColumnElement[Any]]:

@@ -25,6 +25,9 @@ the predecessor's status-time report. Decisions:
   `--created-since` on its creation (on or after 00:00 UTC of that day). Both
   choose the rows, and so the status columns too.
 * Days are UTC days (`YYYY-MM-DD`), like every timestamp the reports store.
+* Rows in natural key order (CPO-2 before CPO-10), as every export (`natural_key`).
+* Headers are unique: a status column named like a fixed column (a status
+  `summary`, or `Название` with Russian headers) gets ` (status)` / ` (статус)`.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.metrics.config import MetricsConfig, normalize_status
-from radiator_assets.reports.common import midnight
+from radiator_assets.reports.common import midnight, natural_key
 from radiator_assets.reports.loading import snapshot
 from radiator_assets.storage.models import TrackerTask
 from radiator_assets.storage.report_models import ReportTimeInStatus
@@ -49,6 +52,9 @@ LONG = ReportTimeInStatus.__table__
 TASKS = TrackerTask.__table__
 REPORT = LONG.name
 BATCH_ROWS = 5000
+
+#: what a status header that equals a fixed one is suffixed with, per header language
+STATUS_SUFFIX = {"en": " (status)", "ru": " (статус)"}
 
 #: the columns before the status columns: (name, Russian header as the predecessor had it)
 FIXED_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -97,6 +103,21 @@ def status_columns(statuses: Iterable[str], config: MetricsConfig) -> list[Statu
         StatusColumn(min(names), tuple(sorted(names))) for _, names in sorted(unknown.items())
     ]
     return columns
+
+
+def header_line(columns: Sequence[StatusColumn], headers: str = "en") -> list[str]:
+    """The fixed headers, then one per status column; a status header equal to one
+    already used (compared case-insensitively, as spreadsheets do) is suffixed."""
+    fixed = [ru if headers == "ru" else name for name, ru in FIXED_COLUMNS]
+    used = {normalize_status(header) for header in fixed}
+    line = list(fixed)
+    for column in columns:
+        header = column.name
+        while normalize_status(header) in used:
+            header += STATUS_SUFFIX[headers]
+        used.add(normalize_status(header))
+        line.append(header)
+    return line
 
 
 def _live_task(key: sa.ColumnElement[Any]) -> sa.LateralFromClause:
@@ -170,7 +191,7 @@ def pivot_query(columns: Sequence[StatusColumn], selection: WideSelection) -> sa
         )
         .select_from(per_task.outerjoin(task, sa.true()))
         .where(*_created_filter(task, selection))
-        .order_by(per_task.c.task_key)
+        .order_by(*natural_key(per_task.c.task_key))
     )
 
 
@@ -197,8 +218,7 @@ def write_wide_csv(
     count = 0
     with snapshot(engine) as conn:
         columns = status_columns(statuses_met(conn, selection), config)
-        fixed = [ru if headers == "ru" else name for name, ru in FIXED_COLUMNS]
-        writer.writerow([*fixed, *(column.name for column in columns)])
+        writer.writerow(header_line(columns, headers))
         result = conn.execute(
             pivot_query(columns, selection), execution_options={"yield_per": BATCH_ROWS}
         )

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from radiator_assets.metrics.config import MetricsConfig
@@ -208,6 +209,56 @@ def test_spellings_of_one_configured_status_share_its_column():
         ("Testing", ("TESTING ", "testing")),
         ("Zeta", ("Zeta", "zeta")),
     ]
+
+
+def put_long_rows(engine: Engine, rows: list[tuple[str, str, int]]) -> None:
+    """report_time_in_status rows (task, status, days) of CPO tasks, no warehouse rows."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO report_time_in_status (task_key, status, queue, status_block, "
+                "days, current_days, entries, is_current, current_status, last_change) "
+                "VALUES (:key, :status, 'CPO', 'discovery', :days, 0, 1, false, 'Open', "
+                "'2025-03-01T00:00:00Z')"
+            ),
+            [{"key": key, "status": status, "days": days} for key, status, days in rows],
+        )
+
+
+def test_rows_sort_naturally_and_a_status_named_like_a_fixed_column_gets_a_suffix(
+    engine: Engine,
+):
+    put_long_rows(
+        engine,
+        [
+            ("CPO-10", "summary", 7),
+            ("CPO-2", "Название", 1),
+            ("CPO-100", "Open", 2),
+            ("CPO-1", "Created", 3),
+            ("CPO", "summary (status)", 4),
+            ("CPO-9", "Open", 5),
+        ],
+    )
+    got = export_wide(engine, WideSelection())
+    assert got[0] == [
+        *FIXED,
+        "Open",
+        "Created (status)",
+        "summary (status)",
+        "summary (status) (status)",
+        "Название",
+    ]
+    assert [row[0] for row in got[1:]] == ["CPO", "CPO-1", "CPO-2", "CPO-9", "CPO-10", "CPO-100"]
+    assert got[5][5:] == ["", "", "7", "", ""]  # CPO-10's 7 days in `summary`
+    russian = export_wide(engine, WideSelection(), headers="ru")[0]
+    assert russian[5:] == [
+        "Open",
+        "Created",
+        "summary",
+        "summary (status)",
+        "Название (статус)",
+    ]
+    assert len(set(russian)) == len(russian) == 10
 
 
 # --------------------------------------------------------------------------- command line
