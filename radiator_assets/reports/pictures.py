@@ -13,7 +13,11 @@
   the numbers every other report shows. Each panel has a colour bar from 0 to
   twice the metric's threshold (the threshold marked); cells over the threshold
   are outlined in red and marked "!"; a cell without data is hatched grey, a
-  measured 0 is coloured like any value (the legend says so);
+  measured 0 is coloured like any value (the legend says so), and so is a value
+  that is no number (NaN); at most `MAX_HEATMAP_TEAMS` teams, those with the most
+  tasks, so that rows stay readable within `MAX_FIGURE_INCHES` (the title says how
+  many were left out); team names longer than a label wraps to two lines and ends
+  with "…" (`team_label`);
 * `cumulative_flow.png`: tasks per block at each week's end, stacked
   (report_flow_weekly, all teams);
 * `aging_wip.png`: open tasks by current status and age in it, red when older
@@ -31,8 +35,10 @@ drawing), so their pixel size is known in advance.
 
 from __future__ import annotations
 
+import math
 import os
 import random
+import textwrap
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,6 +90,15 @@ CFD_COLORS = {
     "backlog": "#cfd8dc",
 }
 MAX_SCATTER_POINTS = 20_000
+#: the largest figure side, inches (100 px each)
+MAX_FIGURE_INCHES = 40.0
+#: a heatmap row (one team in one panel), inches: room for its two lines of text
+HEAT_ROW_INCHES = 0.5
+#: the most teams whose rows fit at full height within MAX_FIGURE_INCHES (see heatmap_size)
+MAX_HEATMAP_TEAMS = int(((MAX_FIGURE_INCHES - 1.5) / len(HEATMAP_METRICS) - 1.0) / HEAT_ROW_INCHES)
+#: a team label's line length (characters) and lines, on the heatmap and the trend chart
+LABEL_WIDTH = 28
+LABEL_LINES = 2
 
 
 def save_png(fig: Figure, path: Path, *, tight: bool = True) -> Path:
@@ -93,6 +108,14 @@ def save_png(fig: Figure, path: Path, *, tight: bool = True) -> Path:
     fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight" if tight else None)
     os.replace(tmp, path)
     return path
+
+
+def team_label(name: str) -> str:
+    """A team's name as an axis or legend label: wrapped to LABEL_LINES lines of at most
+    LABEL_WIDTH characters, what does not fit replaced by "…" (long names would
+    otherwise squeeze the drawing into a corner)."""
+    lines = textwrap.wrap(name, LABEL_WIDTH, max_lines=LABEL_LINES, placeholder=" …")
+    return "\n".join(lines) if lines else name
 
 
 def empty_figure(fig: Figure, title: str, message: str) -> None:
@@ -141,19 +164,35 @@ def heatmap_grid(
 
 
 def _heat_cell(row: Any, metric: str, stat: str) -> HeatCell | None:
+    """The cell of `row`, None (no data) without tasks or without a number (None, NaN)."""
     if row is None:
         return None
     count, value = getattr(row, f"{metric}_count"), getattr(row, f"{metric}_{stat}")
-    if not count or value is None:
+    if not count or value is None or math.isnan(float(value)):
         return None
     return HeatCell(int(count), float(value))
 
 
+def heatmap_teams(
+    summary: Sequence[Any], wip: Sequence[Any], limit: int = MAX_HEATMAP_TEAMS
+) -> tuple[set[str], int]:
+    """The teams a heatmap shows and how many it leaves out: at most `limit`, those with
+    the most tasks (`ttm_count`, every listed task has a TTM: summed over the periods
+    and the WiP), ties by name."""
+    tasks: dict[str, int] = defaultdict(int)
+    for row in (*summary, *wip):
+        tasks[row.name] += int(row.ttm_count or 0)
+    ranked = sorted(tasks, key=lambda team: (-tasks[team], team))
+    return set(ranked[:limit]), max(0, len(ranked) - limit)
+
+
 def heatmap_size(teams: int, columns: int) -> tuple[float, float]:
-    """Figure inches (100 px each): quarter inches, so the pixel size is exact."""
+    """Figure inches (100 px each): quarter inches, so the pixel size is exact; at most
+    MAX_FIGURE_INCHES a side (`render_heatmap` shows at most MAX_HEATMAP_TEAMS teams,
+    which fit)."""
     width = max(8.0, 3.5 + 1.0 * columns)
-    height = 1.5 + len(HEATMAP_METRICS) * (1.0 + 0.5 * teams)
-    return min(width, 40.0), min(height, 40.0)
+    height = 1.5 + len(HEATMAP_METRICS) * (1.0 + HEAT_ROW_INCHES * teams)
+    return min(width, MAX_FIGURE_INCHES), min(height, MAX_FIGURE_INCHES)
 
 
 def render_heatmap(
@@ -163,6 +202,9 @@ def render_heatmap(
 
     `summary`: report_ttm_summary rows of dimension 'team'; `wip`: WIP_SQL rows."""
     periods = [p.name for p in inputs.config.periods]
+    shown, left_out = heatmap_teams(summary, wip)
+    summary = [row for row in summary if row.name in shown]
+    wip = [row for row in wip if row.name in shown]
     grids = [
         (metric, label, heatmap_grid(summary, wip, metric, stat, periods))
         for metric, label in HEATMAP_METRICS
@@ -178,12 +220,17 @@ def render_heatmap(
     for ax, (metric, label, grid) in zip(axes, grids, strict=True):
         limit = thresholds.for_metric(metric) or 1
         _draw_heat_panel(fig, ax, grid, f"{label} {HEATMAP_STATS[stat]}", limit)
-    fig.suptitle(
-        f"{title}, as of {inputs.as_of:%Y-%m-%d %H:%M} UTC\n"
+    lines = [f"{title}, as of {inputs.as_of:%Y-%m-%d %H:%M} UTC"]
+    if left_out:
+        lines.append(
+            f"the {len(teams)} teams with the most tasks: {left_out} more teams left out "
+            "(report_ttm_summary has them all)"
+        )
+    lines.append(
         "cell: days (n = tasks); WiP: unfinished tasks that went through development, "
-        "measured to as_of",
-        fontsize=10,
+        "measured to as_of"
     )
+    fig.suptitle("\n".join(lines), fontsize=10)
     fig.legend(handles=_heat_legend(), loc="outside lower center", ncols=3, fontsize=8)
     return save_png(fig, path, tight=False)
 
@@ -199,7 +246,7 @@ def _draw_heat_panel(fig: Figure, ax: Any, grid: HeatGrid, title: str, limit: in
     bar.ax.tick_params(labelsize=7)
     ax.set_title(f"{title} (threshold {limit}, black line on the colour bar)", fontsize=9)
     ax.set_xticks(range(len(grid.columns)), grid.columns, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(grid.teams)), grid.teams, fontsize=8)
+    ax.set_yticks(range(len(grid.teams)), [team_label(t) for t in grid.teams], fontsize=8)
     ax.axvline(len(grid.columns) - 1.5, color="black", linewidth=2)
     for y, row in enumerate(grid.cells):
         for x, cell in enumerate(row):

@@ -16,24 +16,36 @@ radiator's `compare_ttm_month_to_month.py` put two details exports side by side:
 TTM p85, DevLT p85 and WIP per team over the weekly series (`trends.png`), in
 the style of `pictures.py` and written atomically the same way. A p85 line
 breaks where the current period changes: a new period starts with few tasks.
+The chart stays readable: at most `MAX_TREND_TEAMS` lines (the teams with the
+most tasks over the series: WIP plus throughput; the title says how many were
+left out), long team names wrapped and shortened (`team_label`), and a series
+shorter than `MIN_SPAN` (a lone snapshot) centred on an axis of that span
+instead of matplotlib's years around a single date.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from matplotlib import colormaps, cycler
 from matplotlib.figure import Figure
 from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.reports.common import ReportInputs, midnight
-from radiator_assets.reports.pictures import empty_figure, save_png
+from radiator_assets.reports.pictures import empty_figure, save_png, team_label
 
 TRENDS = "trends.png"
+#: the most teams drawn (one line each in every panel, one legend entry each)
+MAX_TREND_TEAMS = 20
+#: the shortest time axis: a shorter series is centred on one this long
+MIN_SPAN = timedelta(days=14)
+#: a style per drawn team: ten colours solid, then the same ten dashed
+TEAM_STYLES = cycler(linestyle=["-", "--"]) * cycler(color=colormaps["tab10"].colors)
 GRAINS = ("week", "month")
 #: (column, panel title, the threshold's metric or None)
 PANELS = (
@@ -101,6 +113,24 @@ def period_starts(rows: Sequence[Any], inputs: ReportInputs) -> list[tuple[datet
     return [(start, name) for start, name in starts if first < start <= last]
 
 
+def trend_teams(rows: Sequence[Any], limit: int = MAX_TREND_TEAMS) -> tuple[set[str], int]:
+    """The teams the chart draws and how many it leaves out: at most `limit`, those with
+    the most tasks over the series (WIP plus throughput of every snapshot), ties by name."""
+    tasks: dict[str, int] = defaultdict(int)
+    for row in rows:
+        tasks[row.team] += int(row.wip or 0) + int(row.throughput or 0)
+    ranked = sorted(tasks, key=lambda team: (-tasks[team], team))
+    return set(ranked[:limit]), max(0, len(ranked) - limit)
+
+
+def time_axis(first: datetime, last: datetime) -> tuple[datetime, datetime]:
+    """The x limits: the series itself, or MIN_SPAN centred on a shorter one."""
+    if last - first >= MIN_SPAN:
+        return first, last
+    pad = (MIN_SPAN - (last - first)) / 2
+    return first - pad, last + pad
+
+
 def render_trend_chart(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
     """`rows`: `team_trend` rows (attribute access), one line per team in each panel;
     dotted verticals mark where a period starts."""
@@ -108,16 +138,19 @@ def render_trend_chart(rows: Sequence[Any], inputs: ReportInputs, path: Path) ->
     if not rows:
         empty_figure(fig, "Trends per team", "no snapshots yet")
         return save_png(fig, path)
+    shown, left_out = trend_teams(rows)
     series: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
-        series[row.team].append(row)
+        if row.team in shown:
+            series[row.team].append(row)
     axes = [a[0] for a in fig.subplots(len(PANELS), 1, sharex=True, squeeze=False)]
     thresholds = inputs.config.thresholds
     boundaries = period_starts(rows, inputs)
     for ax, (column, title, metric) in zip(axes, PANELS, strict=True):
+        ax.set_prop_cycle(TEAM_STYLES)
         for team, points in sorted(series.items()):
             xs, ys = series_line(points, column, per_period=metric is not None)
-            ax.plot(xs, ys, marker="o", markersize=3, label=team)
+            ax.plot(xs, ys, marker="o", markersize=3, label=team_label(team))
         limit = thresholds.for_metric(metric) if metric else None
         if limit is not None:
             ax.axhline(
@@ -138,12 +171,17 @@ def render_trend_chart(rows: Sequence[Any], inputs: ReportInputs, path: Path) ->
             fontsize=8,
             color="#616161",
         )
-    axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    # beside the panels, not in one: a long legend would stretch that panel's row
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
     for tick in axes[-1].get_xticklabels():
         tick.set_rotation(30)
         tick.set_horizontalalignment("right")
-    last = max(row.as_of for row in rows)
-    fig.suptitle(f"Trends per team: the newest snapshot of each week, up to {last:%Y-%m-%d} UTC")
+    first, last = min(row.as_of for row in rows), max(row.as_of for row in rows)
+    axes[-1].set_xlim(*time_axis(first, last))
+    title = f"Trends per team: the newest snapshot of each week, up to {last:%Y-%m-%d} UTC"
+    if left_out:
+        title += f"\nthe {len(series)} teams with the most tasks: {left_out} more left out"
+    fig.suptitle(title)
     return save_png(fig, path)
 
 

@@ -3,7 +3,7 @@ column, the activity table and its arrows) and the PNG files themselves."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,15 +15,25 @@ from sqlalchemy.engine import Engine
 from radiator_assets.metrics.config import MetricsConfig, Teams
 from radiator_assets.reports.common import ReportInputs
 from radiator_assets.reports.pictures import (
+    MAX_HEATMAP_TEAMS,
     WIP_SQL,
     HeatCell,
     activity_lines,
     heatmap_grid,
+    heatmap_size,
+    heatmap_teams,
     render_activity,
     render_activity_pictures,
     render_heatmap,
     render_product_pictures,
+    team_label,
     trend_arrow,
+)
+from radiator_assets.reports.trends import (
+    MAX_TREND_TEAMS,
+    render_trend_chart,
+    time_axis,
+    trend_teams,
 )
 from radiator_assets.reports.writing import replace_rows
 from radiator_assets.storage.report_models import ReportTtmDetails
@@ -73,6 +83,38 @@ def test_heatmap_grid_takes_the_statistic_asked_for():
     mean = heatmap_grid(summary, [], "ttm", "mean", PERIODS)
     median = heatmap_grid(summary, [], "ttm", "median", PERIODS)
     assert (mean.cells, median.cells) == ([[HeatCell(5, 3.0), None]], [[HeatCell(5, 2.0), None]])
+
+
+def test_a_value_that_is_no_number_is_no_data_not_nan():
+    summary = [summary_row("Q1 2025", "Alpha", ttm_count=3, ttm_mean=float("nan"))]
+    wip = [wip_row("Alpha", ttm_count=2, ttm_mean=float("nan"))]
+    assert heatmap_grid(summary, wip, "ttm", "mean", PERIODS).cells == [[None, None]]
+
+
+def test_the_heatmap_shows_the_teams_with_the_most_tasks_up_to_its_limit():
+    summary = [
+        summary_row("Q1 2025", "Alpha", ttm_count=3),
+        summary_row("Q2 2025", "Alpha", ttm_count=1),
+        summary_row("Q1 2025", "Beta", ttm_count=5),
+        summary_row("Q1 2025", "Delta", ttm_count=2),
+        summary_row("Q1 2025", "Gamma", ttm_count=1),
+    ]
+    wip = [wip_row("Gamma", ttm_count=1), wip_row("Epsilon", ttm_count=9)]
+    # Epsilon 9, Beta 5, Alpha 4, Delta 2, Gamma 2 (ties by name)
+    assert heatmap_teams(summary, wip, limit=3) == ({"Epsilon", "Beta", "Alpha"}, 2)
+    assert heatmap_teams(summary, wip, limit=4) == ({"Epsilon", "Beta", "Alpha", "Delta"}, 1)
+    assert heatmap_teams(summary, wip) == ({"Alpha", "Beta", "Delta", "Epsilon", "Gamma"}, 0)
+    # the limit is what fits: 1.5 + 3 x (1 + 0.5 x 23) = 39 inches, 24 teams would be 40.5
+    assert MAX_HEATMAP_TEAMS == 23
+    assert heatmap_size(MAX_HEATMAP_TEAMS, 3)[1] == 39.0
+
+
+def test_long_team_names_are_wrapped_and_shortened_for_labels():
+    name = "Команда платёжных сервисов и интеграций с внешними партнёрами (бывшая «Биллинг 2.0»)"
+    assert team_label(name) == "Команда платёжных сервисов и\nинтеграций с внешними …"
+    assert all(len(line) <= 28 for line in team_label(name).splitlines())
+    assert team_label("Team Alpha") == "Team Alpha"
+    assert team_label("Б" * 40) == "Б" * 28 + "\n" + "Б" * 12
 
 
 def details_row(key: str, team: str, *, finished: bool, developed: bool, **m: Any) -> tuple:
@@ -276,7 +318,85 @@ def test_empty_reports_still_give_pictures_that_say_so(tmp_path: Path):
     assert_picture(render_activity([], inputs, tmp_path / "a.png"), 1000, 150, 2_000)
 
 
+def test_a_heatmap_of_many_teams_keeps_readable_rows(tmp_path: Path):
+    inputs = ReportInputs.of(fixture_ten.config(), fixture_ten.AS_OF)
+    summary = [
+        summary_row(period, f"Команда {i:03d}", ttm_count=1 + i % 7, ttm_p85=float(i))
+        for i in range(300)
+        for period in PERIODS
+    ]
+    wip = [wip_row(f"Команда {i:03d}", ttm_count=1, ttm_p85=float(i)) for i in range(300)]
+    path = render_heatmap(summary, wip, inputs, "p85", tmp_path / "many.png")
+    # 23 teams x (Q1 2025, Q2 2025, WiP): 8 x (1.5 + 3 x (1 + 23 x 0.5)) inches, not squeezed
+    assert_picture(path, 800, 3900, 100_000)
+
+
+def test_a_long_team_name_leaves_the_cells_their_width(tmp_path: Path):
+    inputs = ReportInputs.of(fixture_ten.config(), fixture_ten.AS_OF)
+    long = "Команда платёжных сервисов и интеграций с внешними партнёрами (бывшая «Биллинг 2.0»)"
+    summary = [summary_row("Q1 2025", long, ttm_count=3, ttm_p85=40.0)]
+    path = render_heatmap(summary, [], inputs, "p85", tmp_path / "long.png")
+    assert_picture(path, 800, 600)
+    # the label takes at most about a quarter of the width: the first panel's cells
+    # (coloured, not white) start before x = 250 on the middle row of the TTM panel
+    pixels = image.imread(path)[..., :3]
+    row = pixels[120]
+    coloured = [x for x in range(pixels.shape[1]) if row[x].max() - row[x].min() > 0.2]
+    assert coloured and coloured[0] < 250
+
+
 def test_activity_picture_of_hand_made_rows(tmp_path: Path):
     inputs = ReportInputs.of(activity_config(), fixture_ten.AS_OF)
     path = render_activity(ACTIVITY_ROWS, inputs, tmp_path / "activity.png")
     assert_picture(path, 1000, 275)  # 1.25 + 0.25 x (5 lines + header) inches
+
+
+# --------------------------------------------------------------------------- trend chart
+
+
+def trend_row(team: str, as_of: datetime, wip: int, throughput: int = 0, **more: Any) -> Any:
+    values = {"period": "Q1 2025", "ttm_p85": 40.0, "devlt_p85": 12.0} | more
+    return SimpleNamespace(team=team, as_of=as_of, wip=wip, throughput=throughput, **values)
+
+
+def test_a_short_series_is_centred_on_two_weeks_of_time_axis():
+    lone = datetime(2025, 3, 17, 9, 30, tzinfo=UTC)
+    assert time_axis(lone, lone) == (lone - timedelta(days=7), lone + timedelta(days=7))
+    assert time_axis(lone, lone + timedelta(days=4)) == (
+        lone - timedelta(days=5),
+        lone + timedelta(days=9),
+    )
+    far = lone + timedelta(days=70)
+    assert time_axis(lone, far) == (lone, far)
+
+
+def test_the_trend_chart_draws_the_teams_with_the_most_tasks_up_to_its_limit():
+    monday = datetime(2025, 3, 17, tzinfo=UTC)
+    rows = [
+        trend_row("Alpha", monday, 3, 1),
+        trend_row("Alpha", monday + timedelta(weeks=1), 2, 2),
+        trend_row("Beta", monday, 9),
+        trend_row("Gamma", monday, 4),
+        trend_row("Delta", monday, 0, 4),
+    ]
+    # Beta 9, Alpha 8, Delta 4, Gamma 4 (ties by name)
+    assert trend_teams(rows, limit=3) == ({"Beta", "Alpha", "Delta"}, 1)
+    assert trend_teams(rows) == ({"Alpha", "Beta", "Delta", "Gamma"}, 0)
+    assert MAX_TREND_TEAMS == 20
+
+
+def test_a_trend_chart_of_one_snapshot_long_names_and_no_numbers_is_drawn(tmp_path: Path):
+    inputs = ReportInputs.of(fixture_ten.config(), fixture_ten.AS_OF)
+    long = "Команда платёжных сервисов и интеграций с внешними партнёрами (бывшая «Биллинг 2.0»)"
+    lone = datetime(2025, 3, 17, 9, 30, tzinfo=UTC)
+    rows = [
+        trend_row(long, lone, 3),
+        trend_row("Team B", lone, 4, devlt_p85=float("nan"), ttm_p85=None),
+    ]
+    path = render_trend_chart(rows, inputs, tmp_path / "trends.png")
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE and len(data) > 20_000
+    height, width = image.imread(path).shape[:2]
+    # cropped to the drawing: 12 x 10 inches and the legend beside, whose labels are
+    # at most 28 characters wide (a long name would widen the picture)
+    assert 1150 <= width <= 1250 and 950 <= height <= 1050
