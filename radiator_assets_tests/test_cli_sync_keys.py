@@ -247,6 +247,25 @@ def test_reconcile_after_an_ad_hoc_sync_on_an_empty_warehouse_marks_only_the_out
     assert rows(engine_for, "SELECT count(*) FROM tracker_tasks") == [(live,)]
 
 
+def test_a_refused_outside_query_question_is_a_warning_and_the_issues_stay_stored(
+    cli: Callable[..., Any], emulator: TrackerEmulator, engine_for: Engine, tmp_path: Path
+) -> None:
+    outside = emulator.create_issue("PROD")["key"]
+    # the question "which of these does TRACKER_QUERY match" is the only scroll of the run
+    emulator.add_fault(Fault.http(400, r"_search\?.*scrollType", None))
+
+    adhoc = cli(*SYNC, "--keys", keys_file(tmp_path, "CPO-2", outside))
+
+    assert adhoc.code == 0, adhoc.err
+    assert "2 found, 2 new" in adhoc.out
+    assert any("could not ask Tracker which given issues" in line for line in adhoc.err_lines), (
+        adhoc.err
+    )
+    assert sorted(k for (k,) in rows(engine_for, "SELECT key FROM tracker_tasks")) == sorted(
+        ["CPO-2", outside]
+    )
+
+
 def test_unknown_keys_are_listed_and_exit_3_while_the_others_are_stored(
     cli: Callable[..., Any], emulator: TrackerEmulator, engine_for: Engine, tmp_path: Path
 ) -> None:

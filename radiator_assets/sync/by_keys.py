@@ -53,7 +53,7 @@ from radiator_assets.storage.models import TrackerKeySyncBatch, TrackerTask
 from radiator_assets.sync.issues import IssueSyncResult, store_issue_batch
 from radiator_assets.sync.locking import SyncWriter
 from radiator_assets.sync.quarantine import QUARANTINE
-from radiator_assets.tracker.errors import AccessDenied, IssueGone
+from radiator_assets.tracker.errors import AccessDenied, IssueGone, TrackerError
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +367,17 @@ def _outside_query(
     outside: list[str] = []
     for start in range(0, len(stored), batch_size):
         chunk = stored[start : start + batch_size]
-        matched = _ids_matching(source, base, [row.key for row in chunk])
+        try:
+            matched = _ids_matching(source, base, [row.key for row in chunk])
+        except TrackerError as exc:
+            # Only a warning rides on this question: the issues are stored, so the sync
+            # must not fail for it. Tracker may refuse the combined query.
+            log.warning(
+                "could not ask Tracker which given issues the configured query matches (%s); "
+                "issues outside it leave the reports at the next reconciliation",
+                exc,
+            )
+            return outside
         outside.extend(row.key for row in chunk if row.tracker_id not in matched)
     if outside:  # the CLI summary and the run metadata warn the user
         log.info(
