@@ -226,7 +226,7 @@ def report_time_in_status(
     tracker: TrackerResource,
 ) -> dg.MaterializeResult:
     inputs = report_inputs(context, config, tracker.metrics_config())
-    result = build_time_in_status(warehouse.engine(), inputs, batch_size=config.batch_size)
+    result = build_time_in_status(warehouse.engine(), inputs)
     return dg.MaterializeResult(metadata=report_metadata(result, inputs))
 
 

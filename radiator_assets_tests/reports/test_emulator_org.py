@@ -20,6 +20,10 @@ from radiator_assets.metrics.engine import (
     time_in_status,
 )
 from radiator_assets.metrics.stays import Stay, clip_to_as_of, filter_short_stays
+from radiator_assets.reports.common import ReportInputs
+from radiator_assets.reports.loading import snapshot, stream_tasks
+from radiator_assets.reports.time_in_status import COLUMNS as TIS_COLUMNS
+from radiator_assets.reports.time_in_status import build_time_in_status, task_rows
 from radiator_assets.sync.changelog import sync_changelogs
 from radiator_assets.sync.history import build_history
 from radiator_assets.sync.issues import sync_issues
@@ -214,3 +218,42 @@ def test_summary_matches_the_details(synced: Engine, org_config: MetricsConfig):
         assert row.ttm_p85 == pytest.approx(stats.p85)
         median = summarize([m.devlt for m in members]).median
         assert row.devlt_median == (None if median is None else pytest.approx(median))
+
+
+def python_time_in_status(engine: Engine, inputs: ReportInputs) -> dict[tuple[str, str], tuple]:
+    """report_time_in_status by `time_in_status.task_rows`, task by task (the definition)."""
+    with snapshot(engine) as conn:
+        return {
+            row[:2]: row
+            for batch in stream_tasks(conn, as_of=inputs.as_of)
+            for task in batch
+            for row in task_rows(task, inputs)
+        }
+
+
+def stored_time_in_status(engine: Engine) -> dict[tuple[str, str], tuple]:
+    columns = ", ".join(TIS_COLUMNS)
+    with engine.connect() as conn:
+        return {
+            tuple(r)[:2]: tuple(r)
+            for r in conn.execute(sa.text(f"SELECT {columns} FROM report_time_in_status"))
+        }
+
+
+@pytest.mark.parametrize("as_of", [AS_OF, datetime(2026, 1, 1, tzinfo=UTC)])
+def test_time_in_status_sql_equals_the_python_rows(
+    synced: Engine, org_config: MetricsConfig, as_of: datetime
+):
+    """The window-function query gives every column of every row exactly as the Python
+    definition does, inside the history (clipping) and after its end."""
+    inputs = ReportInputs.of(org_config, as_of)
+    try:
+        build_time_in_status(synced, inputs)
+        got = stored_time_in_status(synced)
+        expected = python_time_in_status(synced, inputs)
+    finally:
+        build_time_in_status(synced, ReportInputs.of(org_config, AS_OF))
+    assert len(expected) > 500
+    assert sum(1 for row in expected.values() if row[5] > 0) > 50  # open current stays
+    assert sum(1 for row in expected.values() if row[6] > 1) > 20  # re-entered statuses
+    assert got == expected
