@@ -17,9 +17,13 @@ organisation), in a fraction of the time. How it reads the engine's rules:
 * "closed" stays are all but an open last one (no end, or an end after as_of);
 * a run starts at a stay whose status differs from the previous stay's
   (`lag`); its start is the latest run start so far (a running `max`), and it
-  ends at the next closed stay's start, or for the last closed stay at its end
-  clipped to as_of; each run is floored to whole days on its last stay;
+  ends at the next stay's start, or at the stay's own end clipped to as_of when
+  it is the last closed stay (the last one, or the one before an open last);
+  each run is floored to whole days on its last stay, then summed per status;
 * entries count run starts over every stay, the open one included.
+
+Two window passes over the history (the second reuses the first's order) and
+one aggregation: no self-joins, no materialised intermediate tables.
 
 The rows are staged in a temporary table in one statement (one consistent view
 of the history even while a sync commits), then given their status block (a
@@ -37,7 +41,7 @@ from sqlalchemy.engine import Connection, Engine
 from radiator_assets.metrics.engine import testing_returns, time_in_status
 from radiator_assets.metrics.stays import floor_days
 from radiator_assets.reports.common import ReportInputs, ReportResult
-from radiator_assets.reports.loading import TaskHistory, task_filter
+from radiator_assets.reports.loading import TaskHistory, task_filter, tune_for_reports
 from radiator_assets.reports.writing import TableWriter, copy_rows
 from radiator_assets.storage.report_models import ReportTimeInStatus
 from radiator_assets.storage.unit_of_work import unit_of_work
@@ -45,8 +49,6 @@ from radiator_assets.storage.unit_of_work import unit_of_work
 TABLE = ReportTimeInStatus.__table__
 COLUMNS = [c.name for c in TABLE.columns]
 PREVIEW_ROWS = 10
-#: enough for the sorts of a 1.2M-stay history to stay in memory (the default 4 MB spills)
-BUILD_WORK_MEM = "128MB"
 
 
 def task_rows(task: TaskHistory, inputs: ReportInputs) -> list[tuple]:
@@ -90,49 +92,45 @@ WITH live AS (
     WHERE {task_filter(None)}
     ORDER BY key, task_updated_at DESC NULLS LAST, id DESC
 ),
-stays AS MATERIALIZED (
+marked AS (
     SELECT h.task_id, h.id, h.status, h.start_date,
            LEAST(COALESCE(h.end_date, :as_of), :as_of) AS end_at,
            h.status IS DISTINCT FROM lag(h.status) OVER w AS entry,
            lead(h.id) OVER w IS NULL AS is_last,
-           (h.end_date IS NULL OR h.end_date > :as_of) AS open_end
+           lead(h.id) OVER w IS NULL AND (h.end_date IS NULL OR h.end_date > :as_of) AS open_last
     FROM tracker_task_history h
     JOIN live l ON l.id = h.task_id
     WHERE h.start_date <= :as_of
     WINDOW w AS (PARTITION BY h.task_id ORDER BY h.start_date, h.id)
 ),
-closed AS (
-    SELECT task_id, status,
+runs AS (
+    SELECT task_id, status, entry, open_last,
            max(start_date) FILTER (WHERE entry) OVER w AS run_start,
-           lead(entry) OVER w AS next_entry,
-           COALESCE(lead(start_date) OVER w, end_at) AS run_end
-    FROM stays
-    WHERE NOT (is_last AND open_end)
-    WINDOW w AS (PARTITION BY task_id ORDER BY start_date, id)
+           CASE WHEN lead(open_last) OVER w THEN end_at
+                ELSE COALESCE(lead(start_date) OVER w, end_at) END AS run_end,
+           lead(entry) OVER w IS NOT FALSE OR lead(open_last) OVER w AS ends_run,
+           last_value(status) OVER whole AS current_status,
+           last_value(start_date) OVER whole AS current_start,
+           last_value(open_last) OVER whole AS current_open
+    FROM marked
+    WINDOW w AS (PARTITION BY task_id ORDER BY start_date, id),
+           whole AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 ),
-days AS (
-    SELECT task_id, status, sum({_DAYS.format(end="run_end", start="run_start")})::int AS days
-    FROM closed
-    WHERE next_entry IS NOT FALSE
-    GROUP BY task_id, status
-),
-entries AS (
-    SELECT task_id, status, (count(*) FILTER (WHERE entry))::int AS entries
-    FROM stays
-    GROUP BY task_id, status
-),
-current AS (
-    SELECT task_id, status, start_date, open_end FROM stays WHERE is_last
+per_status AS (
+    SELECT task_id, status, current_status, current_start, current_open,
+           (count(*) FILTER (WHERE entry))::int AS entries,
+           COALESCE(sum({_DAYS.format(end="run_end", start="run_start")})
+                    FILTER (WHERE ends_run AND NOT open_last), 0)::int AS days
+    FROM runs
+    GROUP BY task_id, status, current_status, current_start, current_open
 )
-SELECT l.key AS task_key, e.status, l.queue, COALESCE(d.days, 0) AS days,
-       CASE WHEN e.status = c.status AND c.open_end
-            THEN {_DAYS.format(end=":as_of", start="c.start_date")} ELSE 0 END AS current_days,
-       e.entries, e.status = c.status AS is_current, c.status AS current_status,
-       c.start_date AS last_change
-FROM entries e
-JOIN current c ON c.task_id = e.task_id
-JOIN live l ON l.id = e.task_id
-LEFT JOIN days d ON d.task_id = e.task_id AND d.status = e.status
+SELECT l.key AS task_key, p.status, l.queue, p.days,
+       CASE WHEN p.status = p.current_status AND p.current_open
+            THEN {_DAYS.format(end=":as_of", start="p.current_start")} ELSE 0 END AS current_days,
+       p.entries, p.status = p.current_status AS is_current, p.current_status,
+       p.current_start AS last_change
+FROM per_status p
+JOIN live l ON l.id = p.task_id
 """
 
 _COPY = f"""
@@ -152,7 +150,7 @@ _PREVIEW = sa.text(
 def stage_rows(conn: Connection, inputs: ReportInputs) -> None:
     """The report's rows, without their status block, in temporary table
     rep_time_in_status (dropped at commit); one statement, one view of the history."""
-    conn.execute(sa.text(f"SET LOCAL work_mem = '{BUILD_WORK_MEM}'"))
+    tune_for_reports(conn)
     conn.execute(sa.text(_ROWS), {"as_of": inputs.as_of})
 
 
