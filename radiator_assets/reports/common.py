@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -89,3 +92,20 @@ def natural_key(column: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
         sa.cast(sa.func.substring(column, "([0-9]+)$"), sa.Numeric),
         column,
     ]
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for the block (restored after it).
+
+    A report pass allocates a few hundred thousand short-lived objects per batch
+    (stays, metrics, rows), none of them in reference cycles, so reference
+    counting frees them all; the collector only re-scanned them, about a fifth of
+    the pass's CPU time. Memory stays bounded by the batch either way."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

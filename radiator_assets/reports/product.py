@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.reports.aging import AgingCollector, create_author_teams, team_status_p85
-from radiator_assets.reports.common import ReportInputs, ReportResult
+from radiator_assets.reports.common import ReportInputs, ReportResult, collector_paused
 from radiator_assets.reports.details import DetailsCollector
 from radiator_assets.reports.flow import FlowCollector
 from radiator_assets.reports.history import shadow_tables, write_snapshot
@@ -66,24 +66,8 @@ def build_product_reports(
         details = DetailsCollector(conn, inputs)
         flow = FlowCollector(inputs, first_created(reader, as_of=inputs.as_of, queues=product))
         aging = AgingCollector(conn, inputs, p85)
-        tasks = 0
-        for batch in stream_tasks(
-            reader,
-            as_of=inputs.as_of,
-            queues=product,
-            batch_size=batch_size,
-            extra_columns=(
-                ", COALESCE(ret.returns_testing, 0), COALESCE(ret.returns_external_test, 0), "
-                "COALESCE(ret.returns_total, 0)"
-            ),
-            extra_joins=f"\nLEFT JOIN {returns_sql} ret ON ret.product_id = t.id",
-        ):
-            for task in batch:
-                view = view_of(task, inputs)
-                details.add(view, (int(task.extra[0]), int(task.extra[1]), int(task.extra[2])))
-                flow.add(view)
-                aging.add(view)
-            tasks += len(batch)
+        with collector_paused():
+            tasks = _stream(reader, inputs, returns_sql, batch_size, (details, flow, aging))
         results = {DETAILS: details.close()}
         t2 = time.perf_counter()
         timings["stream"] = t2 - t1
@@ -108,3 +92,33 @@ def build_product_reports(
         result.seconds.update(timings)
         result.extra["tasks_read"] = tasks
     return results
+
+
+def _stream(
+    reader: Connection,
+    inputs: ReportInputs,
+    returns_sql: str,
+    batch_size: int,
+    collectors: tuple[DetailsCollector, FlowCollector, AgingCollector],
+) -> int:
+    """Feed every product task's view to the collectors; returns how many tasks."""
+    details, flow, aging = collectors
+    tasks = 0
+    for batch in stream_tasks(
+        reader,
+        as_of=inputs.as_of,
+        queues=[inputs.config.queues.product],
+        batch_size=batch_size,
+        extra_columns=(
+            ", COALESCE(ret.returns_testing, 0), COALESCE(ret.returns_external_test, 0), "
+            "COALESCE(ret.returns_total, 0)"
+        ),
+        extra_joins=f"\nLEFT JOIN {returns_sql} ret ON ret.product_id = t.id",
+    ):
+        for task in batch:
+            view = view_of(task, inputs)
+            details.add(view, (int(task.extra[0]), int(task.extra[1]), int(task.extra[2])))
+            flow.add(view)
+            aging.add(view)
+        tasks += len(batch)
+    return tasks

@@ -203,14 +203,36 @@ class _Sums:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(WORKFLOW_COLUMNS, 0))
 
 
-def task_workflow_returns(stays: Sequence, inputs: ReportInputs) -> dict[str, int]:
-    """Returns per report column for one task (raw history clipped to as_of)."""
-    columns = workflow_columns(inputs)
+class StatusColumns:
+    """status -> its report column (or None), remembered for one build: a build asks
+    about the same few statuses for every task, and matching one costs a loop over
+    the columns and their candidate names."""
+
+    def __init__(self, inputs: ReportInputs) -> None:
+        self.inputs = inputs
+        self.columns = workflow_columns(inputs)
+        self.known: dict[str, str | None] = {}
+
+    def __call__(self, status: str) -> str | None:
+        try:
+            return self.known[status]
+        except KeyError:
+            column = self.known[status] = column_of(status, self.columns, self.inputs)
+            return column
+
+
+def task_workflow_returns(
+    stays: Sequence, inputs: ReportInputs, columns: StatusColumns | None = None
+) -> dict[str, int]:
+    """Returns per report column for one task (raw history clipped to as_of); pass the
+    build's `columns` to share its look-ups."""
+    column_of_status = columns or StatusColumns(inputs)
     out = dict.fromkeys(WORKFLOW_COLUMNS, 0)
     for status, count in testing_returns(stays, inputs.as_of).items():
-        column = column_of(status, columns, inputs)
-        if column is not None:
-            out[column] += count
+        if count:
+            column = column_of_status(status)
+            if column is not None:
+                out[column] += count
     return out
 
 
@@ -224,6 +246,7 @@ def build_testing_returns(
     columns = list(WORKFLOW_COLUMNS)
     epics: dict[str, _Sums] = {}
     top = TopN(PREVIEW_ROWS, key=lambda t: t[0])
+    status_columns = StatusColumns(inputs)
     with snapshot(engine) as reader, unit_of_work(engine) as conn:
         writer = TableWriter(conn, table)
         for batch in stream_tasks(
@@ -233,7 +256,7 @@ def build_testing_returns(
             batch_size=batch_size,
         ):
             for task in batch:
-                counts = task_workflow_returns(task.stays, inputs)
+                counts = task_workflow_returns(task.stays, inputs, status_columns)
                 total = sum(counts.values())
                 writer.write_dict(
                     {

@@ -42,7 +42,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.reports.common import ReportInputs, ReportResult, TopN, midnight
 from radiator_assets.reports.loading import DEFAULT_BATCH_SIZE, TaskHistory, snapshot, stream_tasks
-from radiator_assets.reports.returns import WORKFLOW_COLUMNS, run_script, task_workflow_returns
+from radiator_assets.reports.returns import (
+    WORKFLOW_COLUMNS,
+    StatusColumns,
+    run_script,
+    task_workflow_returns,
+)
 from radiator_assets.reports.writing import TableWriter
 from radiator_assets.storage.report_models import ReportSubepicReturns
 from radiator_assets.storage.unit_of_work import unit_of_work
@@ -164,9 +169,9 @@ def prepare_attributes(conn: Connection, inputs: ReportInputs) -> None:
     run_script(conn, _ATTRIBUTES, params)
 
 
-def task_row(task: TaskHistory, inputs: ReportInputs) -> dict[str, Any]:
+def task_row(task: TaskHistory, inputs: ReportInputs, columns: StatusColumns) -> dict[str, Any]:
     """The report row of one listed task (its `extra` holds the `_EXTRA` values)."""
-    counts = task_workflow_returns(task.stays, inputs)
+    counts = task_workflow_returns(task.stays, inputs, columns)
     return {
         "task_key": task.key,
         "summary": task.summary,
@@ -188,6 +193,7 @@ def build_subepic_returns(
     top = TopN(PREVIEW_ROWS, key=lambda row: row["returns_total"])
     epics: set[str] = set()
     preview_columns = ("task_key", "team", "epic_key", "epic_month", "returns_total")
+    columns = StatusColumns(inputs)
     with snapshot(engine) as reader, unit_of_work(engine) as conn:
         prepare_attributes(reader, inputs)
         writer = TableWriter(conn, TABLE)
@@ -200,7 +206,7 @@ def build_subepic_returns(
             extra_where=" AND id IN (SELECT task_id FROM rep_subepic)",
         ):
             for task in batch:
-                row = task_row(task, inputs)
+                row = task_row(task, inputs, columns)
                 writer.write_dict(row)
                 if row["epic_key"]:
                     epics.add(row["epic_key"])
