@@ -58,7 +58,7 @@ def build_product_reports(
     with snapshot(engine) as reader, unit_of_work(engine) as conn:
         if only_snapshot:
             shadow_tables(conn, PRODUCT_REPORTS)
-        returns_sql = prepare_linked_returns(reader, inputs, batch_size=batch_size)
+        returns_sql = prepare_linked_returns(reader, inputs)
         create_author_teams(reader, inputs)
         p85 = team_status_p85(reader, inputs)
         t1 = time.perf_counter()

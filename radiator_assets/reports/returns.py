@@ -2,7 +2,9 @@
 sums over linked implementation tasks that report_ttm_details shows per product task.
 
 Returns are counted on the raw (unfiltered) history clipped to as_of, by the
-engine (`testing_returns`, `testing_returns_for`): entries into a status minus 1.
+engine (`testing_returns`, `testing_returns_for`): entries into a status minus 1;
+the linked tasks' returns behind report_ttm_details are the same count in SQL
+(`_TASK_RETURNS`; the details tests compare them with the engine task by task).
 
 Which implementation tasks count for a product task is decided in SQL, set-based:
 tasks linked to it with `relates` (either direction, the link stored on either
@@ -21,9 +23,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from radiator_assets.metrics.engine import testing_returns, testing_returns_for
+from radiator_assets.metrics.engine import testing_returns
 from radiator_assets.reports.common import ReportInputs, ReportResult, TopN
-from radiator_assets.reports.loading import DEFAULT_BATCH_SIZE, snapshot, stream_tasks
+from radiator_assets.reports.loading import DEFAULT_BATCH_SIZE, snapshot, stream_tasks, task_filter
 from radiator_assets.reports.writing import TableWriter, copy_rows
 from radiator_assets.storage.report_models import ReportTestingReturns
 from radiator_assets.storage.unit_of_work import unit_of_work
@@ -101,14 +103,81 @@ def run_script(conn: Connection, script: str, params: dict[str, object]) -> None
             conn.execute(sa.text(statement), params)
 
 
-def prepare_linked_returns(
-    conn: Connection, inputs: ReportInputs, *, batch_size: int = DEFAULT_BATCH_SIZE
-) -> str:
+# Each linked task's returns into each testing-return role, as the engine's
+# `testing_returns_for` counts them on the raw history clipped to as_of: entries into
+# the role (a stay in it after a stay not in it, or the first stay) minus 1, at least 0.
+# The tasks are those `stream_tasks` would read (visible, one row per key).
+_TASK_RETURNS = f"""
+CREATE TEMP TABLE rep_task_returns ON COMMIT DROP AS
+WITH live AS (
+    SELECT DISTINCT ON (key) id
+    FROM tracker_tasks
+    WHERE {task_filter(None)} AND id IN (SELECT task_id FROM rep_return_pairs)
+    ORDER BY key, task_updated_at DESC NULLS LAST, id DESC
+),
+flags AS (
+    SELECT h.task_id, r.role, h.start_date, h.id,
+           EXISTS (SELECT 1 FROM rep_status_roles m
+                   WHERE m.status = h.status AND m.role = r.role) AS in_role
+    FROM tracker_task_history h
+    JOIN live l ON l.id = h.task_id
+    CROSS JOIN generate_series(0, :roles - 1) AS r(role)
+    WHERE h.start_date <= :as_of
+),
+entries AS (
+    SELECT task_id, role,
+           in_role AND NOT COALESCE(
+               lag(in_role) OVER (PARTITION BY task_id, role ORDER BY start_date, id), false
+           ) AS entry
+    FROM flags
+),
+per_role AS (
+    SELECT task_id, role, GREATEST(count(*) FILTER (WHERE entry) - 1, 0) AS returns
+    FROM entries GROUP BY task_id, role
+)
+SELECT task_id,
+       COALESCE(sum(returns) FILTER (WHERE role = 0), 0)::int AS r_first,
+       COALESCE(sum(returns) FILTER (WHERE role = 1), 0)::int AS r_second,
+       sum(returns)::int AS r_total
+FROM per_role GROUP BY task_id
+"""
+
+
+def stage_status_roles(conn: Connection, inputs: ReportInputs) -> None:
+    """Temporary table rep_status_roles (status, role): which statuses of the linked
+    tasks' histories are each testing-return role (index in the configuration), by
+    the configuration's matching (key or name, case-insensitive)."""
+    roles = inputs.config.roles.testing_returns
+    statuses = conn.scalars(
+        sa.text(
+            "SELECT DISTINCT status FROM tracker_task_history "
+            "WHERE task_id IN (SELECT task_id FROM rep_return_pairs)"
+        )
+    ).all()
+    conn.execute(
+        sa.text(
+            "CREATE TEMP TABLE rep_status_roles "
+            "(status text, role int, PRIMARY KEY (status, role)) ON COMMIT DROP"
+        )
+    )
+    rows = [
+        (status, index)
+        for status in statuses
+        for index, role in enumerate(roles)
+        if inputs.config.same_status(status, role)
+    ]
+    copy_rows(conn, sa.table("rep_status_roles"), ["status", "role"], rows)  # type: ignore[arg-type]
+
+
+def prepare_linked_returns(conn: Connection, inputs: ReportInputs) -> str:
     """Create temporary tables (dropped at the end of `conn`'s transaction) giving each
     product task the sum of its linked implementation tasks' testing returns.
 
-    Returns the name of the temporary table `(product_id PRIMARY KEY,
-    returns_testing, returns_external_test, returns_total)` to join on."""
+    Set-based: the pairs, each linked task's returns (`_TASK_RETURNS`, a window
+    over its history) and their sums are three statements; Python only matches the
+    few distinct statuses against the configured roles. Returns the name of the
+    temporary table `(product_id PRIMARY KEY, returns_testing, returns_external_test,
+    returns_total)` to join on."""
     config = inputs.config
     run_script(conn, _KEYS, {})
     run_script(
@@ -121,28 +190,11 @@ def prepare_linked_returns(
             "depth": SUBTASK_DEPTH,
         },
     )
+    stage_status_roles(conn, inputs)
     conn.execute(
-        sa.text(
-            "CREATE TEMP TABLE rep_task_returns (task_id bigint PRIMARY KEY, "
-            "r_first int NOT NULL, r_second int NOT NULL, r_total int NOT NULL) ON COMMIT DROP"
-        )
+        sa.text(_TASK_RETURNS),
+        {"as_of": inputs.as_of, "roles": len(config.roles.testing_returns)},
     )
-    table = sa.table("rep_task_returns")
-    roles = config.roles.testing_returns
-    columns = ["task_id", "r_first", "r_second", "r_total"]
-    for batch in stream_tasks(
-        conn,
-        as_of=inputs.as_of,
-        batch_size=batch_size,
-        extra_where=" AND id IN (SELECT task_id FROM rep_return_pairs)",
-    ):
-        rows = []
-        for task in batch:
-            counts = testing_returns_for(task.stays, config, inputs.as_of)
-            first = counts.get(roles[0], 0) if roles else 0
-            second = counts.get(roles[1], 0) if len(roles) > 1 else 0
-            rows.append((task.id, first, second, sum(counts.values())))
-        copy_rows(conn, table, columns, rows)  # type: ignore[arg-type]
     conn.execute(
         sa.text(
             "CREATE TEMP TABLE rep_product_returns ON COMMIT DROP AS "
