@@ -23,7 +23,8 @@ organisation), in a fraction of the time. How it reads the engine's rules:
 * entries count run starts over every stay, the open one included.
 
 Two window passes over the history (the second reuses the first's order) and
-one aggregation: no self-joins, no materialised intermediate tables.
+one aggregation per (task, status), which also marks the current status's row;
+the other rows of the task take their current status from it (a hash join).
 
 The rows are staged in a temporary table in one statement (one consistent view
 of the history even while a sync commits), then given their status block (a
@@ -104,32 +105,31 @@ marked AS (
     WINDOW w AS (PARTITION BY h.task_id ORDER BY h.start_date, h.id)
 ),
 runs AS (
-    SELECT task_id, status, entry, open_last,
+    SELECT task_id, status, entry, is_last, open_last, start_date,
            max(start_date) FILTER (WHERE entry) OVER w AS run_start,
            CASE WHEN lead(open_last) OVER w THEN end_at
                 ELSE COALESCE(lead(start_date) OVER w, end_at) END AS run_end,
-           lead(entry) OVER w IS NOT FALSE OR lead(open_last) OVER w AS ends_run,
-           last_value(status) OVER whole AS current_status,
-           last_value(start_date) OVER whole AS current_start,
-           last_value(open_last) OVER whole AS current_open
+           lead(entry) OVER w IS NOT FALSE OR lead(open_last) OVER w AS ends_run
     FROM marked
-    WINDOW w AS (PARTITION BY task_id ORDER BY start_date, id),
-           whole AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    WINDOW w AS (PARTITION BY task_id ORDER BY start_date, id)
 ),
 per_status AS (
-    SELECT task_id, status, current_status, current_start, current_open,
+    SELECT task_id, status,
            (count(*) FILTER (WHERE entry))::int AS entries,
            COALESCE(sum({_DAYS.format(end="run_end", start="run_start")})
-                    FILTER (WHERE ends_run AND NOT open_last), 0)::int AS days
+                    FILTER (WHERE ends_run AND NOT open_last), 0)::int AS days,
+           bool_or(is_last) AS is_current,
+           bool_or(open_last) AS current_open,
+           max(start_date) FILTER (WHERE is_last) AS current_start
     FROM runs
-    GROUP BY task_id, status, current_status, current_start, current_open
+    GROUP BY task_id, status
 )
 SELECT l.key AS task_key, p.status, l.queue, p.days,
-       CASE WHEN p.status = p.current_status AND p.current_open
+       CASE WHEN p.is_current AND p.current_open
             THEN {_DAYS.format(end=":as_of", start="p.current_start")} ELSE 0 END AS current_days,
-       p.entries, p.status = p.current_status AS is_current, p.current_status,
-       p.current_start AS last_change
+       p.entries, p.is_current, c.status AS current_status, c.current_start AS last_change
 FROM per_status p
+JOIN per_status c ON c.task_id = p.task_id AND c.is_current
 JOIN live l ON l.id = p.task_id
 """
 
