@@ -124,7 +124,9 @@ def filter_short_stays(stays: Iterable[Stay], min_stay_seconds: float) -> list[S
     result: list[Stay] = []
     for n, i in enumerate(kept):
         following = kept[n + 1] if n + 1 < len(kept) else len(ordered)
-        stay = _trusted_stay(ordered[i].status, ordered[i].start, ordered[following - 1].end)
+        stay = ordered[i]
+        if following != i + 1:  # it absorbs the dropped stays after it
+            stay = _trusted_stay(stay.status, stay.start, ordered[following - 1].end)
         if result and result[-1].status == stay.status:
             result[-1] = _trusted_stay(stay.status, result[-1].start, stay.end)
         else:
