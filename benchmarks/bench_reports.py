@@ -314,6 +314,11 @@ def load_all(engine: sa.Engine) -> int:
 # --------------------------------------------------------------------------- main
 
 
+def load_average() -> str:
+    """The machine's load averages: timings on a shared machine mean little without them."""
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--product-tasks", type=int, default=50_000)
@@ -321,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args(argv)
 
+    print(f"load average (1, 5, 15 min) at the start: {load_average()}")
     server = server_url()
     name = f"radiator_bench_{uuid.uuid4().hex[:8]}"
     with admin(server).connect() as conn:
@@ -369,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         verdict = "under" if total < 60 else "OVER"
         print(f"all reports: {total:.1f} s, {verdict} the one-minute budget")
+        print(f"load average (1, 5, 15 min) at the end: {load_average()}")
     finally:
         engine.dispose()
         if not args.keep:
