@@ -25,7 +25,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.metrics.engine import testing_returns
 from radiator_assets.reports.common import ReportInputs, ReportResult, TopN
-from radiator_assets.reports.loading import DEFAULT_BATCH_SIZE, snapshot, stream_tasks, task_filter
+from radiator_assets.reports.loading import (
+    DEFAULT_BATCH_SIZE,
+    queue_params,
+    snapshot,
+    task_filter,
+)
 from radiator_assets.reports.writing import TableWriter, copy_rows
 from radiator_assets.storage.report_models import ReportTestingReturns
 from radiator_assets.storage.unit_of_work import unit_of_work
@@ -288,10 +293,49 @@ def task_workflow_returns(
     return out
 
 
+# Per implementation task (as `stream_tasks` reads them): its current status and the
+# statuses it returned to, with how many times (`testing_returns`: entries minus 1, on
+# the raw history clipped to as_of), in one window pass over the history.
+_TASK_STATUS_RETURNS = """
+WITH live AS (
+    SELECT DISTINCT ON (key) id, key, summary, epic_key
+    FROM tracker_tasks
+    WHERE {where}
+    ORDER BY key, task_updated_at DESC NULLS LAST, id DESC
+),
+marked AS (
+    SELECT h.task_id, h.status,
+           h.status IS DISTINCT FROM lag(h.status) OVER w AS entry,
+           lead(h.id) OVER w IS NULL AS is_last
+    FROM tracker_task_history h
+    JOIN live l ON l.id = h.task_id
+    WHERE h.start_date <= :as_of
+    WINDOW w AS (PARTITION BY h.task_id ORDER BY h.start_date, h.id)
+),
+per_status AS (
+    SELECT task_id, status, GREATEST(count(*) FILTER (WHERE entry) - 1, 0) AS returns,
+           bool_or(is_last) AS is_current
+    FROM marked
+    GROUP BY task_id, status
+)
+SELECT l.key, l.summary, l.epic_key,
+       max(p.status) FILTER (WHERE p.is_current) AS current_status,
+       array_agg(p.status) FILTER (WHERE p.returns > 0) AS statuses,
+       array_agg(p.returns) FILTER (WHERE p.returns > 0) AS returns
+FROM per_status p
+JOIN live l ON l.id = p.task_id
+GROUP BY l.id, l.key, l.summary, l.epic_key
+ORDER BY l.key
+"""
+
+
 def build_testing_returns(
     engine: Engine, inputs: ReportInputs, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> ReportResult:
-    """Replace report_testing_returns: one row per implementation-queue task, one per epic."""
+    """Replace report_testing_returns: one row per implementation-queue task, one per epic.
+
+    The returns per task and status come from SQL (`_TASK_STATUS_RETURNS`); Python
+    maps the few statuses with returns to their columns and sums the epics."""
     started = time.perf_counter()
     table = ReportTestingReturns.__table__
     result = ReportResult(table.name)
@@ -299,36 +343,40 @@ def build_testing_returns(
     epics: dict[str, _Sums] = {}
     top = TopN(PREVIEW_ROWS, key=lambda t: t[0])
     status_columns = StatusColumns(inputs)
+    queues = [inputs.config.queues.implementation]
     with snapshot(engine) as reader, unit_of_work(engine) as conn:
         writer = TableWriter(conn, table)
-        for batch in stream_tasks(
-            reader,
-            as_of=inputs.as_of,
-            queues=[inputs.config.queues.implementation],
-            batch_size=batch_size,
-        ):
-            for task in batch:
-                counts = task_workflow_returns(task.stays, inputs, status_columns)
-                total = sum(counts.values())
-                writer.write_dict(
-                    {
-                        "scope": "task",
-                        "key": task.key,
-                        "summary": task.summary,
-                        "epic_key": task.epic_key,
-                        "tasks": 1,
-                        "current_status": task.stays[-1].status,
-                        **counts,
-                        "returns_total": total,
-                    }
-                )
-                if total:
-                    top.add((total, task.key, counts))
-                if task.epic_key:
-                    sums = epics.setdefault(task.epic_key, _Sums())
-                    sums.tasks += 1
-                    for column in columns:
-                        sums.counts[column] += counts[column]
+        tasks = reader.execute(
+            sa.text(_TASK_STATUS_RETURNS.format(where=task_filter(queues))),
+            {"as_of": inputs.as_of, **queue_params(queues)},
+            execution_options={"stream_results": True, "yield_per": batch_size},
+        )
+        for task in tasks:
+            counts = dict.fromkeys(WORKFLOW_COLUMNS, 0)
+            for status, returns in zip(task.statuses or (), task.returns or (), strict=True):
+                column = status_columns(status)
+                if column is not None:
+                    counts[column] += returns
+            total = sum(counts.values())
+            writer.write_dict(
+                {
+                    "scope": "task",
+                    "key": task.key,
+                    "summary": task.summary,
+                    "epic_key": task.epic_key,
+                    "tasks": 1,
+                    "current_status": task.current_status,
+                    **counts,
+                    "returns_total": total,
+                }
+            )
+            if total:
+                top.add((total, task.key, counts))
+            if task.epic_key:
+                sums = epics.setdefault(task.epic_key, _Sums())
+                sums.tasks += 1
+                for column in columns:
+                    sums.counts[column] += counts[column]
         if epics:
             titles = dict(
                 reader.execute(

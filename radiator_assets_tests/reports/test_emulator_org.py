@@ -22,6 +22,7 @@ from radiator_assets.metrics.engine import (
 from radiator_assets.metrics.stays import Stay, clip_to_as_of, filter_short_stays
 from radiator_assets.reports.common import ReportInputs
 from radiator_assets.reports.loading import snapshot, stream_tasks
+from radiator_assets.reports.returns import WORKFLOW_COLUMNS, task_workflow_returns
 from radiator_assets.reports.time_in_status import COLUMNS as TIS_COLUMNS
 from radiator_assets.reports.time_in_status import build_time_in_status, task_rows
 from radiator_assets.sync.changelog import sync_changelogs
@@ -256,4 +257,30 @@ def test_time_in_status_sql_equals_the_python_rows(
     assert len(expected) > 500
     assert sum(1 for row in expected.values() if row[5] > 0) > 50  # open current stays
     assert sum(1 for row in expected.values() if row[6] > 1) > 20  # re-entered statuses
+    assert got == expected
+
+
+def test_testing_returns_sql_equals_the_python_counts(synced: Engine, org_config: MetricsConfig):
+    """report_testing_returns' task rows (returns from SQL) equal `task_workflow_returns`
+    (the engine's `testing_returns`) task by task."""
+    inputs = ReportInputs.of(org_config, AS_OF)
+    columns = [*WORKFLOW_COLUMNS, "current_status"]
+    with snapshot(synced) as conn:
+        expected = {
+            task.key: {
+                **task_workflow_returns(task.stays, inputs),
+                "current_status": task.stays[-1].status,
+            }
+            for batch in stream_tasks(conn, as_of=AS_OF, queues=[org_config.queues.implementation])
+            for task in batch
+        }
+    with synced.connect() as conn:
+        got = {
+            r["key"]: {c: r[c] for c in columns}
+            for r in conn.execute(
+                sa.text("SELECT * FROM report_testing_returns WHERE scope = 'task'")
+            ).mappings()
+        }
+    assert len(expected) > 100
+    assert sum(1 for counts in expected.values() if counts["returns_testing"]) > 5
     assert got == expected
