@@ -352,6 +352,25 @@ class _Task:
             return floor_days(open_dev.start, self.as_of)
         return None
 
+    def role_days(self, role: str) -> int:
+        """Days in `role`'s status: each run of consecutive stays in it counts
+        floor(next stay's start - run start), a last run up to its end or as_of
+        (`_days_by_run` with the role as the key, for one key)."""
+        same, hist = self.config.same_status, self.hist
+        inside = [same(s.status, role) for s in hist]
+        total, i, n = 0, 0, len(hist)
+        while i < n:
+            if not inside[i]:
+                i += 1
+                continue
+            j = i
+            while j + 1 < n and inside[j + 1]:
+                j += 1
+            end = hist[j + 1].start if j + 1 < n else hist[j].end_at(self.as_of)
+            total += floor_days(hist[i].start, end)
+            i = j + 1
+        return total
+
     def metrics(self, *, status_report: bool = True) -> TaskMetrics:
         config, as_of, created = self.config, self.as_of, self.created
         roles = config.roles
@@ -383,12 +402,6 @@ class _Task:
             s.seconds(as_of) >= self.min_stay for s in self._role(roles.in_development)
         )
 
-        def role_days(role: str) -> int:
-            days = _days_by_run(
-                self.hist, as_of, key=lambda s: config.same_status(s.status, role) or None
-            )
-            return days.get(True, 0)
-
         current = self.raw[-1].status if self.raw else None
         return TaskMetrics(
             finished=finished,
@@ -404,8 +417,8 @@ class _Task:
             pause=self.pause_total(),
             tail=self.tail(),
             devlt=self.devlt(),
-            discovery_backlog_days=role_days(roles.discovery_backlog),
-            ready_for_dev_days=role_days(roles.ready_for_development),
+            discovery_backlog_days=self.role_days(roles.discovery_backlog),
+            ready_for_dev_days=self.role_days(roles.ready_for_development),
             went_through_development=went_through_development,
             work_started=work_started,
             current_status=current,
