@@ -4,7 +4,10 @@ Every builder reads the warehouse set-based or as a stream of tasks ordered by
 key in batches (a server-side cursor; one row per task with its stays as
 arrays), turns each task's rows into `Stay`s, asks the metrics engine
 (`radiator_assets.metrics`) for the numbers, and bulk-writes the report table
-with COPY, replacing its rows inside one transaction.
+with COPY, replacing its rows inside one transaction. Where a metric is plain
+arithmetic over consecutive stays (time in status, returns into a status) it is
+a window-function query instead, with the engine's Python kept as the
+definition the tests compare it with.
 
 * `product.build_product_reports`: report_ttm_details, report_ttm_summary,
   report_flow_weekly and report_aging_wip in one pass over the product queue;
