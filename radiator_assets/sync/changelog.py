@@ -8,6 +8,13 @@ killed half-way never skips or duplicates an entry: the rerun asks again from
 the committed cursor, and `ON CONFLICT DO NOTHING` absorbs whatever was
 already stored.
 
+Fetching never waits for the database: a producer thread (`sync/pipeline.py`)
+pages through the pending issues, fans their changelogs out over the client's
+worker pool and sorts the fetches into batches, at most `AHEAD_BATCHES` batches
+ahead of the caller's thread, which writes them one transaction each. Memory is
+bounded by those batches plus the client's requests in flight, whatever the
+number of issues.
+
 One issue never stops the others: a changelog that cannot be fetched (after
 the client's retries), holds entries that cannot be rows, or is refused by the
 database goes to the quarantine with its reason while every other issue is
@@ -37,6 +44,7 @@ from radiator_assets.storage.unit_of_work import write_isolating_refusals
 from radiator_assets.sync import quarantine
 from radiator_assets.sync.locking import SyncWriter
 from radiator_assets.sync.payloads import MalformedPayload, changelog_row
+from radiator_assets.sync.pipeline import fetched_ahead
 from radiator_assets.tracker.errors import (
     AccessDenied,
     IssueGone,
@@ -51,6 +59,10 @@ CHANGELOG = TrackerChangelogEntry.__table__
 CHANGELOG_COLUMNS = [c.name for c in CHANGELOG.columns]
 QUARANTINE = quarantine.QUARANTINE
 _BAD_ENTRIES_KEPT = 5
+# Batches fetched and sorted while the writer is busy: enough to keep every worker asking
+# Tracker through a slow transaction, few enough to keep memory flat (a batch holds
+# `batch_issues` changelogs).
+AHEAD_BATCHES = 4
 
 
 class ChangelogFetch(Protocol):
@@ -90,18 +102,22 @@ class ChangelogSyncResult:
     inserted_by_day: Counter[date] = field(default_factory=Counter)  # UTC day of the update
     # issue key -> why its changelog went to the quarantine (this run)
     failures: dict[str, str] = field(default_factory=dict)
+    # fetch: the writer waiting for fetched batches (fetching itself runs alongside the
+    # writes); write: the writer's transactions
     seconds: dict[str, float] = field(default_factory=lambda: {"fetch": 0.0, "write": 0.0})
 
 
 @dataclass
 class _Batch:
     """What one transaction writes: fetched entries with their cursors, gone issues,
-    quarantine records and the quarantine records that end."""
+    quarantine records and the quarantine records that end; plus what the fetching
+    counted for it (added to the result once the batch reaches the writer)."""
 
     done: list[tuple[PendingTask, list[dict[str, Any]]]] = field(default_factory=list)
     gone: list[PendingTask] = field(default_factory=list)
     bad: list[quarantine.BadRecord] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
 
     def __len__(self) -> int:
         return len(self.done) + len(self.gone) + len(self.bad)
@@ -322,15 +338,9 @@ def _confirm_gone(source: ChangelogSource, task: PendingTask, batch: _Batch) -> 
     batch.bad.append(_bad(task, reason, task.cursor))
 
 
-def _take(
-    fetch: ChangelogFetch,
-    task: PendingTask,
-    source: ChangelogSource,
-    result: ChangelogSyncResult,
-    batch: _Batch,
-) -> None:
+def _take(fetch: ChangelogFetch, task: PendingTask, source: ChangelogSource, batch: _Batch) -> None:
     """Sort one fetch into the batch: entries to store, a gone issue, or the quarantine."""
-    result.tasks_fetched += 1
+    batch.counts["tasks_fetched"] += 1
     if fetch.gone:
         _confirm_gone(source, task, batch)
         return
@@ -348,8 +358,8 @@ def _take(
             if not bad_entries:
                 retry_from = entry_rows[-1]["id"] if entry_rows else task.cursor
             bad_entries.append((entry, str(exc)))
-    result.entries_fetched += len(entry_rows)
-    result.tasks_with_new_entries += int(bool(entry_rows))
+    batch.counts["entries_fetched"] += len(entry_rows)
+    batch.counts["tasks_with_new_entries"] += int(bool(entry_rows))
     batch.done.append((task, entry_rows))
     if bad_entries:
         reason = f"{len(bad_entries)} bad changelog entr(y/ies), first: {bad_entries[0][1]}"
@@ -357,6 +367,60 @@ def _take(
         batch.bad.append(_bad(task, reason, retry_from, kept))
     elif task.quarantined:
         batch.recovered.append(task.tracker_id)
+
+
+class _BatchMaker:
+    """The fetching side of `sync_changelogs`, run in the producer thread: pages through
+    the pending issues (reads on a connection of its own), fetches their changelogs over
+    the client's pool and sorts each fetch into the batch being filled."""
+
+    def __init__(
+        self,
+        writer: SyncWriter,
+        source: ChangelogSource,
+        reread: Window | None,
+        batch_issues: int,
+    ) -> None:
+        self._writer = writer
+        self._source = source
+        self._reread = reread
+        self._batch_issues = batch_issues
+        self._asked: dict[str, PendingTask] = {}  # tracker id -> task, until its fetch is in
+        self._batch = _Batch()
+
+    def _pending(self) -> Generator[tuple[str, str | None]]:
+        """(tracker id, cursor) of every pending issue, a page of ids at a time, read
+        lazily by the client as it has room for more requests."""
+        last_task_id = 0
+        while True:
+            with self._writer.engine.connect() as conn:
+                tasks = pending_tasks(conn, reread=self._reread, after_task_id=last_task_id)
+            if not tasks:
+                return
+            last_task_id = tasks[-1].task_id
+            self._batch.counts["tasks_pending"] += len(tasks)
+            for task in tasks:
+                self._asked[task.tracker_id] = task
+                yield task.tracker_id, task.cursor
+
+    def batches(self) -> Generator[_Batch]:
+        """Full batches as the fetches come in, then the last one (maybe without writes,
+        carrying only counts)."""
+        # Closed here, in this thread, even when the consumer stops: its `finally` cancels
+        # and joins the fetch threads, which must not wait for a garbage collector.
+        with closing(self._source.changelogs(self._pending())) as fetches:
+            for fetch in fetches:
+                task = self._asked.pop(fetch.issue_id)
+                _take(fetch, task, self._source, self._batch)
+                if len(self._batch) >= self._batch_issues:
+                    full, self._batch = self._batch, _Batch()
+                    yield full
+        yield self._batch
+
+
+def _add_counts(result: ChangelogSyncResult, counts: Counter[str]) -> None:
+    for name, value in counts.items():
+        setattr(result, name, getattr(result, name) + value)
 
 
 def sync_changelogs(
@@ -370,46 +434,32 @@ def sync_changelogs(
     """Fetch and store new changelog entries of every pending issue, and with `reread`
     every entry of that window again (stored ones are kept, missing ones added).
 
+    Fetching runs in a producer thread while this thread writes, one transaction per
+    batch of `batch_issues` issues (entries and their cursors together); `progress`
+    is called after each committed batch, in this thread.
+
     Per-issue problems go to the quarantine (`result.tasks_quarantined`,
     `result.failures`); only what stops every issue (Tracker unreachable,
-    credentials refused, the lock lost) raises.
+    credentials refused, the lock lost) raises, after the batches fetched before it
+    were stored. A write error stops the fetching before it is raised.
     """
     result = ChangelogSyncResult()
-    batch = _Batch()
-
-    def flush() -> None:
-        nonlocal batch
-        t0 = time.perf_counter()
-        with writer.transaction() as conn:
-            _write_batch(conn, batch, result)
-        result.seconds["write"] += time.perf_counter() - t0
-        batch = _Batch()
-        if progress is not None:
-            progress(result)
-
-    last_task_id = 0
-    while True:
-        with writer.engine.connect() as conn:
-            tasks = pending_tasks(conn, reread=reread, after_task_id=last_task_id)
-        if not tasks:
-            break
-        last_task_id = tasks[-1].task_id
-        result.tasks_pending += len(tasks)
-        by_id = {t.tracker_id: t for t in tasks}
-        # Closed here even when a write fails: its `finally` cancels and joins the fetch
-        # threads, which must not wait for a garbage collector running in one of them.
-        with closing(source.changelogs((t.tracker_id, t.cursor) for t in tasks)) as fetches:
-            while True:
+    maker = _BatchMaker(writer, source, reread, batch_issues)
+    with fetched_ahead(maker.batches, depth=AHEAD_BATCHES, name="changelog-fetch") as batches:
+        while True:
+            t0 = time.perf_counter()
+            batch = next(batches, None)
+            result.seconds["fetch"] += time.perf_counter() - t0
+            if batch is None:
+                break
+            if len(batch):
                 t0 = time.perf_counter()
-                fetch = next(fetches, None)
-                result.seconds["fetch"] += time.perf_counter() - t0
-                if fetch is None:
-                    break
-                _take(fetch, by_id[fetch.issue_id], source, result, batch)
-                if len(batch) >= batch_issues:
-                    flush()
-    if len(batch):
-        flush()
+                with writer.transaction() as conn:
+                    _write_batch(conn, batch, result)
+                result.seconds["write"] += time.perf_counter() - t0
+            _add_counts(result, batch.counts)
+            if len(batch) and progress is not None:
+                progress(result)
     result.entries_already_stored = result.entries_fetched - result.entries_inserted
     return result
 

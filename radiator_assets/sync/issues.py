@@ -2,8 +2,9 @@
 
 Issues arrive as a stream (the client scrolls, in no order), are written in
 batches of multi-row `INSERT ... ON CONFLICT (tracker_id)`, each batch its own
-transaction through the sync's locked writer, so a run killed half-way keeps
-every batch it committed. The incremental high-water mark moves only when the
+transaction through the sync's locked writer (the listing reads the next
+page meanwhile, in a producer thread: `sync/pipeline.py`), so a run killed
+half-way keeps every batch it committed. The incremental high-water mark moves only when the
 listing was read to its end (`sync/marks.py`), so the rerun lists again from
 where the last complete listing left off and nothing is skipped.
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +42,7 @@ from radiator_assets.sync import quarantine
 from radiator_assets.sync.locking import SyncWriter
 from radiator_assets.sync.marks import listing_mark, record_complete_listing
 from radiator_assets.sync.payloads import HASH_PREFIX, MalformedPayload, issue_row
+from radiator_assets.sync.pipeline import fetched_ahead
 from radiator_assets.tracker.errors import (
     AccessDenied,
     IssueGone,
@@ -85,7 +87,7 @@ class IssueSyncResult:
     seconds: dict[str, float] = field(default_factory=lambda: {"fetch": 0.0, "write": 0.0})
 
 
-def _batches(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+def _batches(items: Iterable[dict[str, Any]], size: int) -> Generator[list[dict[str, Any]]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
@@ -150,9 +152,11 @@ def upsert_issue_batch(
             name: excluded[name] for name in changed[0] if name not in ("tracker_id",)
         }
         updates["last_sync_at"] = sa.func.now()
-        updates["deleted_at"] = None
+        # NULL as SQL, not as a bound None: a bound value outside the rows' parameters makes
+        # SQLAlchemy send the batch one row per statement.
+        updates["deleted_at"] = sa.null()
         if listed_by_query:
-            updates["out_of_query_since"] = None
+            updates["out_of_query_since"] = sa.null()
         # A new status without (yet) a changelog entry still changes the open stay.
         updates["history_stale"] = sa.or_(
             TASKS.c.history_stale, TASKS.c.status.is_distinct_from(excluded.status)
@@ -179,6 +183,7 @@ def upsert_issue_batch(
 
 
 QUARANTINE_RETRIES_PER_SYNC = 200
+LISTING_AHEAD_BATCHES = 2  # raw batches listed while one is written (memory: 2 x batch_size)
 KEYS_PER_LOOKUP = 50  # the paged search's documented default page size
 
 
@@ -222,14 +227,21 @@ def sync_issues(
             conn.execute(sa.text("CREATE TEMP TABLE IF NOT EXISTS seen_issues (tracker_id text)"))
             conn.execute(sa.text("TRUNCATE seen_issues"))
     newest: datetime | None = None
-    # Closed here, on success or error: the listing's `finally` releases its Tracker scroll
-    # over HTTP, which must not wait for a garbage collector running in some other thread.
-    with closing(source.search(query)) as issues:
+
+    def listing() -> Generator[list[Any]]:
+        # Closed in the producer thread, on success or error: the listing's `finally`
+        # releases its Tracker scroll over HTTP, which must not wait for a garbage collector
+        # running in some other thread.
+        with closing(source.search(query)) as issues:
+            yield from _batches(issues, batch_size)
+
+    # The next scroll page is read while this thread writes the previous batch.
+    with fetched_ahead(listing, depth=LISTING_AHEAD_BATCHES, name="issue-listing") as batches:
         while True:
             t0 = time.perf_counter()
-            raw_batch = list(islice(issues, batch_size))
+            raw_batch = next(batches, None)
             result.seconds["fetch"] += time.perf_counter() - t0
-            if not raw_batch:
+            if raw_batch is None:
                 break
             t0 = time.perf_counter()
             batch_newest = _write_batch(writer, raw_batch, fields, result, mode == "reconcile")

@@ -4,17 +4,19 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from radiator_assets.emulator import TrackerEmulator
+from radiator_assets.emulator import Fault, TrackerEmulator
 from radiator_assets.sync.changelog import ChangelogSyncResult, sync_changelogs
 from radiator_assets.sync.issues import IssueSyncResult, sync_issues
 from radiator_assets.sync.locking import SYNC_LOCK_ID, SyncLockLost, sync_lock
 from radiator_assets.sync.sync_runs import ABANDONED, sync_step
+from radiator_assets.tracker.errors import TrackerConfigError
 from radiator_assets_tests.assets.conftest import (
     FIELDS,
     QUERY,
@@ -25,6 +27,8 @@ from radiator_assets_tests.assets.conftest import (
     table_snapshot,
 )
 from radiator_assets_tests.locked import locked
+
+STALL_SECONDS = 20  # how long a test waits for fetches it expects (the emulator is local)
 
 
 def _terminate_lock_holder(engine: sa.Engine) -> int:
@@ -115,10 +119,74 @@ def test_a_changelog_sync_that_fails_mid_way_has_stopped_its_fetch_threads_when_
                 sync_changelogs(writer, client, batch_issues=5, progress=fail_after_first_batch)
             except RuntimeError as error:
                 assert str(error) == "stop here"
-                fetchers = [t for t in threading.enumerate() if t.name.startswith("tracker-cl")]
-                assert fetchers == []
+                assert _fetch_threads() == []
             else:
                 pytest.fail("the progress callback's error did not reach the caller")
+
+
+def _fetch_threads() -> list[str]:
+    """The changelog producer thread and the client's pool threads still alive."""
+    return [
+        t.name
+        for t in threading.enumerate()
+        if t.name.startswith("tracker-cl") or t.name == "changelog-fetch"
+    ]
+
+
+def _changelog_requests(emulator: TrackerEmulator) -> int:
+    return sum(1 for r in emulator.requests if r.path.endswith("/changelog"))
+
+
+def test_changelogs_are_fetched_while_a_batch_is_being_written(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    """The writer's progress callback holds the writer after its first batch of 5. Without a
+    fetching thread of its own, the client asks for nothing new until the writer comes back
+    for the next fetch: at most those 5 plus the client's `max_in_flight` requests."""
+    with fast_client() as client:
+        locked(sync_issues, engine, client, base_query=QUERY, fields=FIELDS, batch_size=25)
+        tracker_env.reset_requests()
+        sequential_limit = 5 + client.max_in_flight
+        asked_while_writing: list[int] = []
+
+        def hold_the_writer(result: ChangelogSyncResult) -> None:
+            if asked_while_writing:
+                return
+            deadline = time.monotonic() + STALL_SECONDS
+            while _changelog_requests(tracker_env) <= sequential_limit:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            asked_while_writing.append(_changelog_requests(tracker_env))
+
+        result = locked(sync_changelogs, engine, client, batch_issues=5, progress=hold_the_writer)
+
+    assert asked_while_writing[0] > sequential_limit
+    assert result.tasks_fetched == count(engine, "SELECT count(*) FROM tracker_tasks") == 80
+    assert result.entries_inserted == tracker_env.org.changelog_entry_count
+    assert _fetch_threads() == []
+
+
+def test_a_fetch_error_after_some_batches_keeps_them_and_leaves_no_thread(
+    tracker_env: TrackerEmulator, engine: sa.Engine
+) -> None:
+    """Credentials refused half-way (401 from the 31st changelog on): the batches fetched
+    before it are stored with their cursors, the error reaches the caller, no thread stays."""
+    with fast_client() as client:
+        locked(sync_issues, engine, client, base_query=QUERY, fields=FIELDS, batch_size=25)
+        tracker_env.add_fault(Fault.http(401, r"/changelog", None, skip=30))
+        with sync_lock(engine) as writer, pytest.raises(TrackerConfigError):
+            sync_changelogs(writer, client, batch_issues=5)
+        assert _fetch_threads() == []
+
+    synced = "SELECT count(*) FROM tracker_tasks WHERE changelog_synced_updated_at IS NOT NULL"
+    assert 5 <= count(engine, synced) <= 30
+    assert count(engine, synced) % 5 == 0  # whole batches: cursors with their entries
+    tracker_env.clear_faults()
+    run_full_sync(engine)
+    assert count(engine, "SELECT count(*) FROM tracker_changelog") == (
+        tracker_env.org.changelog_entry_count
+    )
 
 
 def test_a_step_whose_lock_is_lost_is_journaled_as_failed(engine: sa.Engine) -> None:
