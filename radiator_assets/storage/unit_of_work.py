@@ -48,13 +48,18 @@ def redact_parameters(params: Any) -> Any:
     return _short(params)
 
 
-def _log_failed_statement(context: sa.engine.ExceptionContext) -> None:
+def log_failed_statement(error: BaseException, statement: str | None, parameters: Any) -> None:
+    """The one log line of a failed statement: error type, SQL, redacted parameters."""
     log.error(
         "SQL failed: %s\nstatement: %s\nparameters: %s",
-        type(context.original_exception).__name__,
-        context.statement,
-        redact_parameters(context.parameters),
+        type(error).__name__,
+        statement,
+        redact_parameters(parameters),
     )
+
+
+def _log_failed_statement(context: sa.engine.ExceptionContext) -> None:
+    log_failed_statement(context.original_exception, context.statement, context.parameters)
 
 
 def install_error_logging(engine: Engine) -> None:

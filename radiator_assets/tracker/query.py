@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 
 from radiator_assets.tracker.errors import InvalidTrackerDatetime
 
@@ -32,6 +33,7 @@ _SORT_RE = re.compile(r'"sort\s+by"\s*:', re.IGNORECASE)
 _TOP_LEVEL_OR_RE = re.compile(r"\bOR\b", re.IGNORECASE)
 
 
+@lru_cache(maxsize=64)  # a handful of offsets, met once per timestamp
 def _offset(text: str) -> tzinfo:
     if text in ("Z", "z", "UTC"):
         return UTC
