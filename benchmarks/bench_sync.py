@@ -14,12 +14,18 @@ What it does, in one run:
    (`sync_issues`, `sync_changelogs`, `build_history` with a `TrackerClient`) in a
    fresh process, so the peak RSS printed is that sync's own. The small org's full
    sync is repeated at the `--sweep` worker counts, with a wider client
-   `max_in_flight`, and without latency (what the CPUs alone allow).
+   `max_in_flight`, and without latency (what the CPUs alone allow). Fetching runs
+   alongside the writes (a producer thread per phase): "waiting" is the writer idle
+   for fetches. Each sync prints its CPU split (client, emulator, the sync's own
+   PostgreSQL backends) and the machine's load average: on a shared 2-CPU machine
+   those say whether the CPUs or the network set the wall time.
 2. Baselines, on the same data, in the same run (the predecessor's approach):
    * history written as one ORM object per row (`session.add`, one commit; also
      unbatched and commit-per-row variants on a sample) against the bulk paths
      (`history_writer.upsert_stays`, and the SQL rebuild `build_history`), all
-     writing the very same stays;
+     writing the very same stays, and the floor of writing them at all: the finished
+     stays inserted in one INSERT ... SELECT, into the real table and into one without
+     indexes or foreign key (what index maintenance costs), and COPY;
    * duplicate detection by loading the whole history table into Python (ORM
      objects, and plain tuples) against the SQL check `quality.duplicate_stays`,
      on the history replicated to `--dup-rows` rows with some duplicates seeded,
@@ -132,6 +138,43 @@ def machine_cpu_seconds() -> tuple[float, float]:
     ticks = os.sysconf("SC_CLK_TCK")
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     return (sum(fields) - idle) / ticks, sum(fields) / ticks
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average (other engineers' work shows here)."""
+    return os.getloadavg()[0]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BackendCpu:
+    """CPU of the PostgreSQL backends serving one engine's connections (the server runs on
+    this machine): each new connection's backend pid is noted; the CPU they used between
+    `start()` and `used()` is the database's share of a sync."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.pids: set[int] = set()
+        self._start: dict[int, float] = {}
+        sa.event.listen(engine.pool, "connect", self._note)
+
+    def _note(self, dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            self.pids.add(int(cursor.fetchone()[0]))
+
+    def start(self) -> None:
+        self._start = {pid: process_cpu_seconds(pid) for pid in self.pids}
+
+    def used(self) -> float:
+        return sum(process_cpu_seconds(pid) - self._start.get(pid, 0.0) for pid in self.pids)
 
 
 def run_in_child(target: Callable[..., None], *args: Any) -> Any:
@@ -263,6 +306,7 @@ def _sync_child(
     """Child process: one sync (issues, changelog, history) through the project's path."""
     try:
         engine = create_engine(sa.make_url(url))
+        database_cpu = BackendCpu(engine)
         with engine.connect() as conn:  # the pool's first connection is not the sync's cost
             conn.execute(sa.text("SELECT 1"))
         start_rss = rss_mb()
@@ -281,6 +325,8 @@ def _sync_child(
         requests: dict[str, float] = {}
         cpu_before = os.times()
         machine_before = machine_cpu_seconds()
+        load_before = load_average()
+        database_cpu.start()
         started = time.perf_counter()
         with client, sync_lock(engine) as writer:
             mark, before = time.perf_counter(), client.counters.snapshot()
@@ -298,6 +344,7 @@ def _sync_child(
         wall = time.perf_counter() - started
         cpu_after = os.times()
         machine_after = machine_cpu_seconds()
+        database_seconds = database_cpu.used()
         engine.dispose()
         out.send(
             {
@@ -318,12 +365,15 @@ def _sync_child(
                 "start_rss": start_rss,
                 "peak_rss": peak_rss_mb(),
                 "cpu": (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system),
+                "database_cpu": database_seconds,
+                "load": (load_before, load_average()),
                 "machine_busy": (machine_after[0] - machine_before[0])
                 / max(machine_after[1] - machine_before[1], 1e-9),
+                # fetching runs alongside the writes: "waiting" is the writer idle for it
                 "split": {
-                    "issues fetch": issues.seconds["fetch"],
+                    "issues waiting for the listing": issues.seconds["fetch"],
                     "issues write": issues.seconds["write"],
-                    "changelog fetch": changelog.seconds["fetch"],
+                    "changelog waiting for fetches": changelog.seconds["fetch"],
                     "changelog write": changelog.seconds["write"],
                 },
             }
@@ -438,6 +488,37 @@ def _copy_rows(engine: sa.Engine, rows: list[dict[str, Any]]) -> None:
         raw.close()
 
 
+FINISHED_STAYS = "bench_finished_stays"  # the reference stays, kept aside for the floors
+BARE_STAYS = "bench_bare_stays"  # the same columns, no index, no constraint
+
+
+def _keep_finished_stays(engine: sa.Engine) -> None:
+    columns = ", ".join(HISTORY_COLUMNS)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(f"CREATE TABLE {FINISHED_STAYS} AS SELECT {columns} FROM tracker_task_history")
+        )
+        conn.execute(sa.text(f"CREATE TABLE {BARE_STAYS} AS TABLE {FINISHED_STAYS} WITH NO DATA"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(f"VACUUM ANALYZE {FINISHED_STAYS}"))
+
+
+def _drop_finished_stays(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {FINISHED_STAYS}, {BARE_STAYS}"))
+
+
+def _insert_finished(engine: sa.Engine, table: str) -> None:
+    """NOT the project's code: the finished stays inserted set-based in one statement, the
+    floor of any way of writing them (nothing to derive, no round trip per row)."""
+    columns = ", ".join(HISTORY_COLUMNS)
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL jit = off"))
+        conn.execute(
+            sa.text(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {FINISHED_STAYS}")
+        )
+
+
 def _sql_rebuild(engine: sa.Engine) -> int:
     """The sync's own path: the stale tasks' stays recomputed from the stored changelog."""
     with sync_lock(engine) as writer:
@@ -490,6 +571,16 @@ def history_write_benchmark(
             lambda: _sql_rebuild(engine),
             len(rows),
         ),
+        "floor_insert": (
+            "(not the project's) floor: INSERT ... SELECT of the finished stays",
+            lambda: _insert_finished(engine, "tracker_task_history"),
+            len(rows),
+        ),
+        "floor_bare": (
+            "(not the project's) floor: the same into a table without indexes or FK",
+            lambda: _insert_finished(engine, BARE_STAYS),
+            len(rows),
+        ),
         "upsert_returning": (
             "(not the project's) upsert_stays' SQL + RETURNING id",
             lambda: _bulk_upsert_returning(engine, rows),
@@ -502,6 +593,7 @@ def history_write_benchmark(
         ),
     }
     results: dict[str, dict[str, Any]] = {}
+    _keep_finished_stays(engine)
     try:
         for key, (label, action, n) in cases.items():
             _empty_history(engine)
@@ -512,11 +604,15 @@ def history_write_benchmark(
             action()
             seconds = time.perf_counter() - started
             written = _fingerprint(engine)
-            same = written == reference if n == len(rows) else written[0] == n
+            if key == "floor_bare":
+                same = count(engine, f"SELECT count(*) FROM {BARE_STAYS}") == n
+            else:
+                same = written == reference if n == len(rows) else written[0] == n
             results[key] = {"label": label, "rows": n, "seconds": seconds, "same": same}
             results[key]["rate"] = n / seconds
     finally:
         unbatched.dispose()
+        _drop_finished_stays(engine)
     if _fingerprint(engine) != reference:
         raise RuntimeError("the history left after the write benchmark differs from the sync's")
     return results
@@ -625,7 +721,8 @@ def bound_s(r: dict[str, Any]) -> float:
 def print_syncs(syncs: list[tuple[str, dict[str, Any]]]) -> None:
     header = (
         f"{'sync':<26} {'requests':>8} {'wall s':>7} {'rows':>8} {'rows/s':>7} "
-        f"{'bound s':>8} {'wall/bound':>10} {'RSS at start MB':>15} {'peak RSS MB':>11}"
+        f"{'bound s':>8} {'wall/bound':>10} {'RSS at start MB':>15} {'peak RSS MB':>11} "
+        f"{'load':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -634,7 +731,7 @@ def print_syncs(syncs: list[tuple[str, dict[str, Any]]]) -> None:
         print(
             f"{label:<26} {fmt_int(r['requests']):>8} {r['wall']:>7.1f} {fmt_int(rows):>8} "
             f"{rows / r['wall']:>7,.0f} {bound_s(r):>8.1f} {r['wall'] / bound_s(r):>9.2f}x "
-            f"{r['start_rss']:>15.0f} {r['peak_rss']:>11.0f}"
+            f"{r['start_rss']:>15.0f} {r['peak_rss']:>11.0f} {r['load'][0]:>5.1f}"
         )
     print()
     print("where the time, the requests and the CPU went:")
@@ -658,9 +755,11 @@ def print_syncs(syncs: list[tuple[str, dict[str, Any]]]) -> None:
             f"received; emulator saw {r['emulator_requests']}"
         )
         print(
-            f"    CPU: client {r['cpu']:.1f} s, emulator {r['emulator_cpu']:.1f} s; the machine's "
-            f"CPUs were {r['machine_busy']:.0%} busy (every process: client, emulator, "
-            "PostgreSQL, anything else running)"
+            f"    CPU: client {r['cpu']:.1f} s, emulator {r['emulator_cpu']:.1f} s, PostgreSQL "
+            f"(the sync's backends) {r['database_cpu']:.1f} s; the machine's CPUs were "
+            f"{r['machine_busy']:.0%} busy (every process: client, emulator, PostgreSQL, anything "
+            f"else running); load average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at "
+            "the end"
         )
 
 
@@ -671,7 +770,8 @@ def print_sweep(sweep: list[tuple[str, dict[str, Any]]], small: int) -> None:
     print(f"full sync of the {small:,}-issue org at other settings (same data, fresh database):")
     header = (
         f"  {'setting':<44} {'wall s':>7} {'bound s':>8} {'wall/bound':>10} "
-        f"{'changelog: waiting for fetches s':>32} {'writing s':>9} {'machine busy':>12}"
+        f"{'changelog: waiting for fetches s':>32} {'writing s':>9} {'machine busy':>12} "
+        f"{'CPU client/emulator/PostgreSQL s':>32} {'load':>5}"
     )
     print(header)
     print("  " + "-" * (len(header) - 2))
@@ -679,9 +779,15 @@ def print_sweep(sweep: list[tuple[str, dict[str, Any]]], small: int) -> None:
         ratio = f"{r['wall'] / bound_s(r):>9.2f}x" if r["latency_ms"] else f"{'-':>10}"
         print(
             f"  {label:<44} {r['wall']:>7.1f} {bound_s(r):>8.1f} {ratio} "
-            f"{r['split']['changelog fetch']:>32.1f} {r['split']['changelog write']:>9.1f} "
-            f"{r['machine_busy']:>12.0%}"
+            f"{r['split']['changelog waiting for fetches']:>32.1f} "
+            f"{r['split']['changelog write']:>9.1f} "
+            f"{r['machine_busy']:>12.0%} "
+            f"{cpu_split(r):>32} {r['load'][0]:>5.1f}"
         )
+
+
+def cpu_split(r: dict[str, Any]) -> str:
+    return f"{r['cpu']:.1f} / {r['emulator_cpu']:.1f} / {r['database_cpu']:.1f}"
 
 
 def print_writes(writes: dict[str, dict[str, Any]]) -> None:
@@ -797,11 +903,30 @@ def print_targets(
         f"{wall_ratio:.2f}x ({full['wall']:.1f} s vs {bound_s(full):.1f} s) at "
         f"{full['workers']} workers"
     )
+    needed = full["cpu"] + full["emulator_cpu"] + full["database_cpu"]
+    cpus = os.cpu_count() or 1
+    print(
+        f"         what limits it: the sync needed {needed:.1f} CPU s (client {full['cpu']:.1f}, "
+        f"one interpreter; emulator {full['emulator_cpu']:.1f}; PostgreSQL "
+        f"{full['database_cpu']:.1f}): {needed / cpus:.1f} s of wall on {cpus} CPUs if the sync "
+        f"had them to itself; the load average was {full['load'][0]:.1f} (other work shares them)"
+    )
     peaks = (small["peak_rss"], full["peak_rss"])
     print(
         f"  {verdict(peaks[1] <= peaks[0] * 1.25)} peak RSS independent of the number of "
         f"issues: {small['issues_seen']:,} issues {peaks[0]:.0f} MB, {full['issues_seen']:,} "
         f"issues {peaks[1]:.0f} MB"
+    )
+    rebuild = writes["rebuild"]["rate"]
+    in_sync = full["stays"] / max(full["seconds"]["history"], 1e-9)
+    print(
+        f"  {verdict(rebuild >= 100_000)} history build >= 100K stays/s: SQL rebuild "
+        f"{rebuild:,.0f}/s here, {in_sync:,.0f}/s inside the full sync"
+    )
+    print(
+        f"         the floor on this machine (writing finished rows, nothing derived): INSERT ... "
+        f"SELECT {writes['floor_insert']['rate']:,.0f}/s, COPY {writes['copy']['rate']:,.0f}/s; "
+        f"without the 5 indexes and the FK check {writes['floor_bare']['rate']:,.0f}/s"
     )
     agree = all(r["found"] == groups for _, r in checks)
     print(f"  {verdict(agree)} every duplicate check found the {groups:,} seeded duplicated stays")
