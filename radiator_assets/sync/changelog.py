@@ -11,9 +11,10 @@ already stored.
 Fetching never waits for the database: a producer thread (`sync/pipeline.py`)
 pages through the pending issues, fans their changelogs out over the client's
 worker pool and sorts the fetches into batches, at most `AHEAD_BATCHES` batches
-ahead of the caller's thread, which writes them one transaction each. Memory is
-bounded by those batches plus the client's requests in flight, whatever the
-number of issues.
+ahead of the caller's thread, which writes them one transaction each (the
+batches waiting for it together, when it fell behind). Memory is bounded by
+those batches plus the client's requests in flight, whatever the number of
+issues.
 
 One issue never stops the others: a changelog that cannot be fetched (after
 the client's retries), holds entries that cannot be rows, or is refused by the
