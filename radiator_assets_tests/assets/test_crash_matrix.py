@@ -6,7 +6,8 @@ what was committed so far would skip issues. Each case stops the real command at
 chosen point (the point inside its range is drawn from a seeded generator):
 
 * `listing_start`:   the first scroll page is on its way, nothing is stored yet;
-* `between_batches`: a later scroll page is on its way, earlier batches are committed;
+* `between_batches`: a later scroll page is on its way, earlier batches are committed
+  (the listing reads ahead of the writes: the kill waits for a commit too);
 * `changelog`:       some changelog fetches are done and committed, others in flight;
 * `history`:         the status-history rebuild is inside its transaction.
 
@@ -91,6 +92,13 @@ def _stalled_request(emulator: TrackerEmulator, path: str) -> Callable[[], bool]
     return lambda: any(r.fault == "slow" and path in r.path for r in emulator.requests)
 
 
+def _last_write(engine: sa.Engine) -> object:
+    """When issues were last written (every upserted batch sets `last_sync_at` to its
+    transaction's time)."""
+    with engine.connect() as conn:
+        return conn.scalar(sa.text("SELECT max(last_sync_at) FROM tracker_tasks"))
+
+
 def _stall_history(engine: sa.Engine) -> Callable[[], bool]:
     """Make the history rebuild sleep inside its transaction; the condition says it does."""
     with engine.begin() as conn:
@@ -131,7 +139,10 @@ def _arm(point: str, rng: random.Random, emulator: TrackerEmulator, engine: sa.E
     if point == "between_batches":
         skip = rng.randint(0, pages - 3)  # pages 2..pages-1 of the scroll
         emulator.add_fault(Fault("slow", "scrollId=", 1, delay=STALL_SECONDS, skip=skip))
-        return _stalled_request(emulator, "/_search")
+        # The listing reads ahead of the writes: the page can stall before the batches
+        # before it are written, so the kill also waits for one of them to be committed.
+        stalled, written = _stalled_request(emulator, "/_search"), _last_write(engine)
+        return lambda: stalled() and _last_write(engine) != written
     if point == "changelog":
         skip = rng.randint(2, issues - 4)
         emulator.add_fault(Fault("slow", "/changelog", 1, delay=STALL_SECONDS, skip=skip))
