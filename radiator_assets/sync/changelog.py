@@ -11,10 +11,9 @@ already stored.
 Fetching never waits for the database: a producer thread (`sync/pipeline.py`)
 pages through the pending issues, fans their changelogs out over the client's
 worker pool and sorts the fetches into batches, at most `AHEAD_BATCHES` batches
-ahead of the caller's thread, which writes them one transaction each (the
-batches waiting for it together, when it fell behind). Memory is bounded by
-those batches plus the client's requests in flight, whatever the number of
-issues.
+ahead of the caller's thread, which writes them one transaction each. Memory
+is bounded by those batches plus the client's requests in flight, whatever the
+number of issues.
 
 One issue never stops the others: a changelog that cannot be fetched (after
 the client's retries), holds entries that cannot be rows, or is refused by the
@@ -122,14 +121,6 @@ class _Batch:
 
     def __len__(self) -> int:
         return len(self.done) + len(self.gone) + len(self.bad)
-
-    def absorb(self, other: _Batch) -> None:
-        """Take `other`'s contents: one transaction writes both."""
-        self.done += other.done
-        self.gone += other.gone
-        self.bad += other.bad
-        self.recovered += other.recovered
-        self.counts.update(other.counts)
 
 
 @dataclass(frozen=True)
@@ -444,9 +435,8 @@ def sync_changelogs(
     every entry of that window again (stored ones are kept, missing ones added).
 
     Fetching runs in a producer thread while this thread writes, one transaction per
-    batch of `batch_issues` issues (entries and their cursors together), or per the
-    few batches that were waiting when the writer fell behind; `progress` is called
-    after each committed transaction, in this thread.
+    batch of `batch_issues` issues (entries and their cursors together); `progress`
+    is called after each committed batch, in this thread.
 
     Per-issue problems go to the quarantine (`result.tasks_quarantined`,
     `result.failures`); only what stops every issue (Tracker unreachable,
@@ -455,19 +445,13 @@ def sync_changelogs(
     """
     result = ChangelogSyncResult()
     maker = _BatchMaker(writer, source, reread, batch_issues)
-    with fetched_ahead(maker.batches, depth=AHEAD_BATCHES, name="changelog-fetch") as ahead:
-        batches = iter(ahead)
+    with fetched_ahead(maker.batches, depth=AHEAD_BATCHES, name="changelog-fetch") as batches:
         while True:
             t0 = time.perf_counter()
             batch = next(batches, None)
             result.seconds["fetch"] += time.perf_counter() - t0
             if batch is None:
                 break
-            # A writer that fell behind writes the batches waiting for it in one transaction:
-            # fewer, larger transactions (each statement costs a round trip and a wait for
-            # the interpreter lock the fetch threads hold) while memory stays bounded.
-            for waiting in ahead.take_ready(AHEAD_BATCHES):
-                batch.absorb(waiting)
             if len(batch):
                 t0 = time.perf_counter()
                 with writer.transaction() as conn:

@@ -236,8 +236,7 @@ def sync_issues(
             yield from _batches(issues, batch_size)
 
     # The next scroll page is read while this thread writes the previous batch.
-    with fetched_ahead(listing, depth=LISTING_AHEAD_BATCHES, name="issue-listing") as ahead:
-        batches = iter(ahead)
+    with fetched_ahead(listing, depth=LISTING_AHEAD_BATCHES, name="issue-listing") as batches:
         while True:
             t0 = time.perf_counter()
             raw_batch = next(batches, None)

@@ -48,15 +48,13 @@ class _Failed:
 _END = object()
 
 
-class Ahead(Generic[T]):
-    """One producer thread and the bounded queue it fills; iterate to consume, or take
-    what is ready without waiting (`take_ready`)."""
+class _Ahead(Generic[T]):
+    """One producer thread and the bounded queue it fills; iterate to consume."""
 
     def __init__(self, produce: Callable[[], Generator[T]], depth: int, name: str) -> None:
         if depth < 1:
             raise ValueError("depth must be at least 1")
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
-        self._held: list[object] = []  # a marker `take_ready` met, for `__iter__` to act on
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
 
@@ -84,32 +82,14 @@ class Ahead(Generic[T]):
             return True
         return False
 
-    def take_ready(self, at_most: int) -> list[T]:
-        """Up to `at_most` items already produced, without waiting: a consumer that fell
-        behind can handle them together. The end or an error is left for `__iter__`."""
-        taken: list[T] = []
-        while len(taken) < at_most and not self._held:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _END or isinstance(item, _Failed):
-                self._held.append(item)
-            else:
-                taken.append(item)  # type: ignore[arg-type]
-        return taken
-
     def __iter__(self) -> Iterator[T]:
         while True:
-            if self._held:
-                item = self._held.pop()
-            else:
-                try:
-                    item = self._queue.get(timeout=_POLL_SECONDS)
-                except queue.Empty:
-                    if self._thread.is_alive() or not self._queue.empty():
-                        continue
-                    raise RuntimeError(f"{self._thread.name} ended without a result") from None
+            try:
+                item = self._queue.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                if self._thread.is_alive() or not self._queue.empty():
+                    continue
+                raise RuntimeError(f"{self._thread.name} ended without a result") from None
             if item is _END:
                 return
             if isinstance(item, _Failed):
@@ -135,13 +115,13 @@ class Ahead(Generic[T]):
 @contextmanager
 def fetched_ahead(
     produce: Callable[[], Generator[T]], *, depth: int, name: str
-) -> Iterator[Ahead[T]]:
+) -> Iterator[Iterator[T]]:
     """Run `produce()` in a thread named `name`, at most `depth` items ahead of the
-    consumer; yields the `Ahead` to iterate (the producer's error is raised there, after
-    the items produced before it). The thread has ended when the block is left."""
-    ahead = Ahead(produce, depth, name)
+    consumer; yields the iterator of its items (its error is raised there, after the
+    items produced before it). The thread has ended when the block is left."""
+    ahead = _Ahead(produce, depth, name)
     ahead.start()
     try:
-        yield ahead
+        yield iter(ahead)
     finally:
         ahead.stop()

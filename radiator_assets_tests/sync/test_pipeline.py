@@ -55,8 +55,7 @@ def test_items_arrive_in_order_and_the_thread_has_ended_when_the_block_is_left()
 
 def test_the_producer_runs_at_most_depth_items_ahead_of_a_busy_consumer() -> None:
     producer = Producer(100)
-    with fetched_ahead(producer, depth=3, name="test-producer") as ahead:
-        items = iter(ahead)
+    with fetched_ahead(producer, depth=3, name="test-producer") as items:
         assert next(items) == 0
         # The consumer is "writing": the producer fills the queue (3) and holds one more.
         _wait_for(lambda: producer.produced == 1 + 3 + 1, "the queue filled")
@@ -84,38 +83,14 @@ def test_a_consumer_error_stops_the_producer_and_closes_it_in_its_own_thread() -
     producer = Producer(10_000)
     with (
         pytest.raises(RuntimeError, match="the write failed"),
-        fetched_ahead(producer, depth=2, name="test-producer") as ahead,
+        fetched_ahead(producer, depth=2, name="test-producer") as items,
     ):
-        next(iter(ahead))
+        next(items)
         raise RuntimeError("the write failed")
     # By the time the error leaves the block, the producer has stopped and closed.
     assert producer.closed_in == "test-producer"
     assert _threads("test-producer") == []
     assert producer.produced <= 1 + 2 + 1
-
-
-def test_a_consumer_behind_takes_what_is_ready_in_order_without_waiting() -> None:
-    producer = Producer(10)
-    with fetched_ahead(producer, depth=3, name="test-producer") as ahead:
-        items = iter(ahead)
-        assert next(items) == 0
-        _wait_for(lambda: producer.produced == 5, "the queue filled")
-        assert ahead.take_ready(2) == [1, 2]
-        _wait_for(lambda: producer.produced == 7, "the queue filled again")
-        assert ahead.take_ready(10) == [3, 4, 5]  # what is queued, not what is still to come
-        assert list(items) == [6, 7, 8, 9]
-
-
-def test_an_error_met_by_take_ready_is_raised_by_the_iteration_after_the_items() -> None:
-    producer = Producer(10, fail_after=3)
-    with fetched_ahead(producer, depth=5, name="test-producer") as ahead:
-        items = iter(ahead)
-        assert next(items) == 0
-        _wait_for(lambda: not _threads("test-producer"), "the producer failed and ended")
-        assert ahead.take_ready(10) == [1, 2]
-        assert ahead.take_ready(10) == []
-        with pytest.raises(LookupError, match="fetch 3 failed"):
-            next(items)
 
 
 def test_a_depth_below_one_is_refused() -> None:
