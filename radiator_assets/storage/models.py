@@ -108,7 +108,7 @@ class TrackerTaskHistory(Base):
     task_id: Mapped[int] = mapped_column(
         sa.BigInteger, sa.ForeignKey("tracker_tasks.id", ondelete="CASCADE")
     )
-    tracker_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    tracker_id: Mapped[str] = mapped_column(sa.String(64))
     status_key: Mapped[str | None] = mapped_column(sa.String(128))
     status: Mapped[str] = mapped_column(sa.String(255))
     status_display: Mapped[str | None] = mapped_column(sa.String(255))
@@ -116,8 +116,9 @@ class TrackerTaskHistory(Base):
     end_date: Mapped[datetime | None] = mapped_column(TZ)
 
     __table_args__ = (
+        # Also the index of every lookup by task_id (and status): revision 0009 dropped the
+        # separate (task_id, status) one, and the one on tracker_id no query used.
         sa.UniqueConstraint("task_id", "status", "start_date"),
-        sa.Index("ix_tracker_task_history_task_id_status", "task_id", "status"),
         sa.Index("ix_tracker_task_history_start_date_end_date", "start_date", "end_date"),
     )
 

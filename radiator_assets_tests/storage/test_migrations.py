@@ -122,3 +122,25 @@ def test_a_second_upgrade_changes_nothing(empty_engine: sa.Engine) -> None:
     before = _index_names(empty_engine, "tracker_task_history")
     upgrade(empty_engine)
     assert _index_names(empty_engine, "tracker_task_history") == before
+
+
+def test_the_history_indexes_no_query_used_are_dropped_also_when_one_is_gone_already(
+    empty_engine: sa.Engine,
+) -> None:
+    upgrade(empty_engine, "0006")
+    assert {"ix_tracker_task_history_task_id_status", "ix_tracker_task_history_tracker_id"} <= set(
+        _index_names(empty_engine, "tracker_task_history")
+    )
+    with empty_engine.begin() as conn:  # dropped by hand before the revision came
+        conn.execute(sa.text("DROP INDEX ix_tracker_task_history_tracker_id"))
+
+    upgrade(empty_engine)
+
+    assert schema_differences(empty_engine) == []
+    assert sorted(_index_names(empty_engine, "tracker_task_history").items()) == [
+        ("ix_tracker_task_history_start_date_end_date", ["start_date", "end_date"]),
+        (
+            "uq_tracker_task_history_task_id_status_start_date",
+            ["task_id", "status", "start_date"],
+        ),
+    ]
