@@ -22,8 +22,11 @@ from sqlalchemy.engine import Connection
 
 from radiator_assets.sync.locking import SyncWriter
 
-_REBUILD = sa.text(
-    """
+HISTORY_COLUMNS = "task_id, tracker_id, status_key, status, status_display, start_date, end_date"
+
+# The stays of the tasks `:ids`, derived from the stored changelog (HISTORY_COLUMNS, in the
+# unique key's order, so the unique index is filled in ascending order).
+DERIVE_STAYS = """
     WITH t AS (
         SELECT id, tracker_id, created_at, status_key, status
         FROM tracker_tasks WHERE id = ANY(:ids)
@@ -52,42 +55,72 @@ _REBUILD = sa.text(
                    AS end_date
         FROM starts s WHERE status IS NOT NULL AND start_date IS NOT NULL
     )
-    INSERT INTO tracker_task_history
-        (task_id, tracker_id, status_key, status, status_display, start_date, end_date)
     SELECT DISTINCT ON (task_id, status, start_date)
-           task_id, tracker_id, status_key, status, status, start_date, end_date
+           task_id, tracker_id, status_key, status, status AS status_display, start_date, end_date
     FROM ordered
     ORDER BY task_id, status, start_date, rn DESC
+"""
+
+_REBUILD = sa.text(f"INSERT INTO tracker_task_history ({HISTORY_COLUMNS}) {DERIVE_STAYS}")
+
+# Takes the next batch of stale tasks and clears their mark in one statement: each task
+# row (some 5 KB: full_data) is rewritten once, where a SELECT ... FOR UPDATE followed by
+# an UPDATE wrote it twice (the lock, then the new version).
+_CLAIM = sa.text(
+    """
+    UPDATE tracker_tasks t SET history_stale = false
+    FROM (
+        SELECT id FROM tracker_tasks WHERE history_stale AND id > :last ORDER BY id LIMIT :n
+    ) s
+    WHERE t.id = s.id
+    RETURNING t.id
     """
 )
 
 
 @dataclass
 class HistoryBuildResult:
+    """What a build did; `seconds`: "rebuild" is the whole, the rest its parts (taking the
+    stale tasks, deleting their stays, deriving and inserting the new ones, committing)."""
+
     tasks_rebuilt: int = 0
     stays_deleted: int = 0
     stays_written: int = 0
     batches: int = 0
-    seconds: dict[str, float] = field(default_factory=lambda: {"rebuild": 0.0})
+    seconds: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("rebuild", "claim", "delete", "insert", "commit"), 0.0
+        )
+    )
 
 
-def rebuild_tasks(conn: Connection, task_ids: list[int]) -> tuple[int, int]:
-    """Recompute the stays of `task_ids` in the caller's transaction; (deleted, written).
+def claim_stale_tasks(conn: Connection, after_id: int, limit: int) -> list[int]:
+    """The next `limit` stale task ids above `after_id`, ascending, their mark cleared (and
+    their rows locked) in the caller's transaction: its rebuild commits with it."""
+    return sorted(conn.scalars(_CLAIM, {"last": after_id, "n": limit}))
+
+
+def rebuild_tasks(
+    conn: Connection, task_ids: list[int], seconds: dict[str, float]
+) -> tuple[int, int]:
+    """Replace the stays of `task_ids` in the caller's transaction; (deleted, written).
+    Adds the time of the delete and of the insert to `seconds`.
 
     JIT is off for the transaction: the planner cannot see through the CTEs, estimates
     some 30 times the rows there are, and so JIT-compiled the statement for every
     batch: about 1 s of a 1.7 s statement on 2,000 tasks (EXPLAIN ANALYZE), for a
-    query that runs some 0.2 s. What is left is writing the rows (five indexes and
-    the foreign-key check per stay), about what a COPY of the same rows costs."""
+    query that runs some 0.2 s. The insert's cost is mostly writing the rows: the heap,
+    the primary key, the unique key, the foreign-key check per stay and their WAL
+    (benchmarks/bench_history.py prints the shares)."""
     conn.execute(sa.text("SET LOCAL jit = off"))
+    mark = time.perf_counter()
     deleted = conn.execute(
         sa.text("DELETE FROM tracker_task_history WHERE task_id = ANY(:ids)"), {"ids": task_ids}
     ).rowcount
+    seconds["delete"] += time.perf_counter() - mark
+    mark = time.perf_counter()
     written = conn.execute(_REBUILD, {"ids": task_ids}).rowcount
-    conn.execute(
-        sa.text("UPDATE tracker_tasks SET history_stale = false WHERE id = ANY(:ids)"),
-        {"ids": task_ids},
-    )
+    seconds["insert"] += time.perf_counter() - mark
     return deleted, written
 
 
@@ -99,28 +132,25 @@ def build_history(
 ) -> HistoryBuildResult:
     """Rebuild the stays of every stale task, one transaction per batch of task ids."""
     result = HistoryBuildResult()
+    seconds = result.seconds
     last_id = 0
     while True:
-        t0 = time.perf_counter()
+        started = time.perf_counter()
         with writer.transaction() as conn:
-            ids = list(
-                conn.scalars(
-                    sa.text(
-                        "SELECT id FROM tracker_tasks WHERE history_stale AND id > :last "
-                        "ORDER BY id LIMIT :n FOR UPDATE"
-                    ),
-                    {"last": last_id, "n": batch_tasks},
-                )
-            )
-            if not ids:
-                break
-            deleted, written = rebuild_tasks(conn, ids)
+            ids = claim_stale_tasks(conn, last_id, batch_tasks)
+            seconds["claim"] += time.perf_counter() - started
+            if ids:
+                deleted, written = rebuild_tasks(conn, ids, seconds)
+            committing = time.perf_counter()
+        seconds["commit"] += time.perf_counter() - committing
+        seconds["rebuild"] += time.perf_counter() - started
+        if not ids:
+            break
         last_id = ids[-1]
         result.tasks_rebuilt += len(ids)
         result.stays_deleted += deleted
         result.stays_written += written
         result.batches += 1
-        result.seconds["rebuild"] += time.perf_counter() - t0
         if progress is not None:
             progress(result)
     return result

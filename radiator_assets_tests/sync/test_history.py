@@ -75,3 +75,17 @@ def test_changes_out_of_id_order_are_ordered_by_time(engine: sa.Engine) -> None:
     locked(build_history, engine)
 
     assert [s[0] for s in stays(engine, task)] == ["A", "B", "C"]
+
+
+def test_stale_tasks_are_taken_in_batches_and_none_is_left_stale(engine: sa.Engine) -> None:
+    tasks = [add_task(engine, f"t{i}", f"CPO-{i}", d(1), "Открыт") for i in range(5)]
+    add_status_change(engine, tasks[3], "e1", d(4), "Открыт", "Done")
+
+    result = locked(build_history, engine, batch_tasks=2)
+
+    assert (result.batches, result.tasks_rebuilt, result.stays_written) == (3, 5, 6)
+    assert stays(engine, tasks[3]) == [("Открыт", d(1), d(4)), ("Done", d(4), None)]
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM tracker_tasks WHERE history_stale")) == 0
+    parts = sum(result.seconds[p] for p in ("claim", "delete", "insert", "commit"))
+    assert 0 < parts <= result.seconds["rebuild"]
