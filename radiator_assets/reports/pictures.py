@@ -28,27 +28,44 @@
   what the predecessor's TODO asked for), open tasks in discovery and delivery.
 
 Files are written next to each other under `settings.reports_dir` and replaced
-atomically (write to a temporary name, then rename). The heatmaps and the table
-have a figure size computed from their rows and columns (not cropped to the
-drawing), so their pixel size is known in advance.
+atomically (write to a temporary name, then rename). No picture is cropped to its
+drawing: the heatmaps and the table have a figure size computed from their rows and
+columns, the others a fixed one, so every pixel size is known in advance.
+
+Cost (the pictures are drawn after every report build): one `imshow` per heatmap
+panel, the heatmaps' and the table's axes placed in inches (no layout engine, so
+one drawing pass instead of a layout pass and a drawing pass), cell texts black or
+white by the cell's luminance instead of a white halo (a halo draws each text as a
+path). **A picture is not drawn again when its inputs did not change**: each PNG
+carries, in a text chunk, the sha256 of everything it is drawn from (`input_key`:
+the rows of its queries, read in a fixed order, the configuration, the as_of as the
+picture shows it, the drawing code's version); a render whose key equals the
+file's keeps the file (`unchanged`). So the heatmaps show as_of to the day, like the
+other pictures: their WiP values are whole days.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import random
+import struct
 import textwrap
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import sqlalchemy as sa
-from matplotlib import colormaps, patheffects
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Patch, Rectangle
 from sqlalchemy.engine import Engine
 
@@ -101,11 +118,63 @@ LABEL_WIDTH = 28
 LABEL_LINES = 2
 
 
-def save_png(fig: Figure, path: Path, *, tight: bool = True) -> Path:
-    """Write the PNG atomically; `tight` crops it to the drawing (unknown pixel size)."""
+#: PNG text chunk that holds the key of a picture's inputs (`input_key`)
+INPUT_KEY_CHUNK = "radiator-input-sha256"
+#: part of every input key: bump it when the drawing code changes, so kept pictures are redrawn
+RENDER_VERSION = "2"
+
+
+def input_key(name: str, inputs: ReportInputs, shown_as_of: str, *row_sets: Iterable[Any]) -> str:
+    """sha256 of everything a picture is drawn from: its name, the drawing code's version
+    (RENDER_VERSION, matplotlib's), the whole configuration, the as_of as the picture shows
+    it and the rows of its queries in their (ORDER BY) order (`repr` of each row: a
+    SQLAlchemy row is its tuple). Equal keys, equal pictures: see `unchanged`."""
+    digest = hashlib.sha256()
+    for part in (RENDER_VERSION, matplotlib.__version__, name, shown_as_of):
+        digest.update(part.encode() + b"\0")
+    digest.update(inputs.config.model_dump_json().encode() + b"\0")
+    for rows in row_sets:
+        for row in rows:
+            digest.update(repr(row).encode() + b"\n")
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def stored_key(path: Path) -> str | None:
+    """The input key a PNG was written with (its INPUT_KEY_CHUNK tEXt chunk, which comes
+    before the image data), None without one or without a readable PNG."""
+    try:
+        with path.open("rb") as png:
+            if png.read(8) != b"\x89PNG\r\n\x1a\n":
+                return None
+            while header := png.read(8):
+                length, kind = struct.unpack(">I4s", header)
+                if kind in (b"IDAT", b"IEND"):
+                    return None
+                data = png.read(length + 4)[:length]  # the chunk and its CRC
+                keyword, _, text = data.partition(b"\0")
+                if kind == b"tEXt" and keyword == INPUT_KEY_CHUNK.encode():
+                    return text.decode("latin-1")
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def unchanged(path: Path, key: str) -> bool:
+    """The rule for not drawing a picture again: its file exists and was written from
+    inputs with the same key. The file is then kept as it is (not rewritten)."""
+    return stored_key(path) == key
+
+
+def save_png(fig: Figure, path: Path, *, key: str | None = None, tight: bool = False) -> Path:
+    """Write the PNG atomically at 100 dpi, with the input `key` in a text chunk; `tight`
+    crops it to the drawing (an unknown pixel size, and one more layout pass)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight" if tight else None)
+    metadata = {INPUT_KEY_CHUNK: key} if key else None
+    fig.savefig(
+        tmp, format="png", dpi=100, bbox_inches="tight" if tight else None, metadata=metadata
+    )
     os.replace(tmp, path)
     return path
 
@@ -195,12 +264,22 @@ def heatmap_size(teams: int, columns: int) -> tuple[float, float]:
     return min(width, MAX_FIGURE_INCHES), min(height, MAX_FIGURE_INCHES)
 
 
+#: the heatmap's fixed layout, inches: suptitle band, legend band, above a panel (its
+#: title), below it (the slanted period labels), right of it (colour bar and its labels)
+HEAT_TOP, HEAT_BOTTOM, HEAT_ABOVE, HEAT_BELOW, HEAT_RIGHT = 0.75, 0.4, 0.3, 0.55, 0.9
+HEAT_FONT = FontProperties(size=8)
+
+
 def render_heatmap(
     summary: Sequence[Any], wip: Sequence[Any], inputs: ReportInputs, stat: str, path: Path
 ) -> Path:
     """One picture per statistic: a TTM, a Tail and a DevLT panel, team x (periods, WiP).
 
-    `summary`: report_ttm_summary rows of dimension 'team'; `wip`: WIP_SQL rows."""
+    `summary`: report_ttm_summary rows of dimension 'team'; `wip`: WIP_SQL rows. Not drawn
+    again when `unchanged` (same rows, configuration and as_of day)."""
+    key = input_key(f"{path.name}:{stat}", inputs, f"{inputs.as_of:%Y-%m-%d}", summary, wip)
+    if unchanged(path, key):
+        return path
     periods = [p.name for p in inputs.config.periods]
     shown, left_out = heatmap_teams(summary, wip)
     summary = [row for row in summary if row.name in shown]
@@ -210,17 +289,17 @@ def render_heatmap(
         for metric, label in HEATMAP_METRICS
     ]
     teams, columns = grids[0][2].teams, grids[0][2].columns
-    fig = Figure(figsize=heatmap_size(len(teams), len(columns)), layout="constrained")
     title = f"{HEATMAP_STATS[stat]} of TTM / Tail / DevLT by team and period"
     if not teams:
+        fig = Figure(figsize=heatmap_size(0, len(columns)), layout="constrained")
         empty_figure(fig, title, "no finished tasks in any period and no work in progress")
-        return save_png(fig, path, tight=False)
-    axes = fig.subplots(len(grids), 1, squeeze=False)[:, 0]
+        return save_png(fig, path, key=key)
+    fig = Figure(figsize=heatmap_size(len(teams), len(columns)))
     thresholds = inputs.config.thresholds
-    for ax, (metric, label, grid) in zip(axes, grids, strict=True):
+    for ax, (metric, label, grid) in zip(_heat_axes(fig, teams), grids, strict=True):
         limit = thresholds.for_metric(metric) or 1
         _draw_heat_panel(fig, ax, grid, f"{label} {HEATMAP_STATS[stat]}", limit)
-    lines = [f"{title}, as of {inputs.as_of:%Y-%m-%d %H:%M} UTC"]
+    lines = [f"{title}, as of {inputs.as_of:%Y-%m-%d} UTC"]
     if left_out:
         lines.append(
             f"the {len(teams)} teams with the most tasks: {left_out} more teams left out "
@@ -230,17 +309,47 @@ def render_heatmap(
         "cell: days (n = tasks); WiP: unfinished tasks that went through development, "
         "measured to as_of"
     )
-    fig.suptitle("\n".join(lines), fontsize=10)
-    fig.legend(handles=_heat_legend(), loc="outside lower center", ncols=3, fontsize=8)
-    return save_png(fig, path, tight=False)
+    fig.suptitle("\n".join(lines), fontsize=10, y=1 - 0.08 / fig.get_figheight(), va="top")
+    fig.legend(
+        handles=_heat_legend(), loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=3, fontsize=8
+    )
+    return save_png(fig, path, key=key)
+
+
+def _heat_axes(fig: Figure, teams: Sequence[str]) -> list[Any]:
+    """The three panels' axes placed in inches (no layout engine: one drawing pass, and the
+    pixel size `heatmap_size` says): the left margin fits the widest team label, measured
+    with the renderer's font metrics."""
+    width, height = fig.get_size_inches()
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    label_px = max(
+        renderer.get_text_width_height_descent(line, HEAT_FONT, ismath=False)[0]
+        for team in teams
+        for line in team_label(team).splitlines()
+    )
+    left = label_px / fig.dpi + 0.2
+    panel = (height - HEAT_TOP - HEAT_BOTTOM) / len(HEATMAP_METRICS)
+    rows = panel - HEAT_ABOVE - HEAT_BELOW
+    axes = []
+    for n in range(len(HEATMAP_METRICS)):
+        bottom = height - HEAT_TOP - (n + 1) * panel + HEAT_BELOW
+        box = (left / width, bottom / height, (width - left - HEAT_RIGHT) / width, rows / height)
+        axes.append(fig.add_axes(box))
+    return axes
 
 
 def _draw_heat_panel(fig: Figure, ax: Any, grid: HeatGrid, title: str, limit: int) -> None:
     """Cells coloured 0..2x threshold (the colour bar marks the threshold); no data
-    hatched grey; over the threshold outlined in red and marked "!"."""
+    hatched grey; over the threshold outlined in red and marked "!". A cell's text is
+    black on a light colour and white on a dark one (cheaper than a halo around it)."""
     values = [[float("nan") if c is None else c.value for c in row] for row in grid.cells]
-    image = ax.imshow(values, cmap=HEAT_CMAP, vmin=0, vmax=2 * limit, aspect="auto")
-    bar = fig.colorbar(image, ax=ax, extend="max", pad=0.01)
+    norm = Normalize(vmin=0, vmax=2 * limit)
+    image = ax.imshow(values, cmap=HEAT_CMAP, norm=norm, aspect="auto", interpolation="nearest")
+    box = ax.get_position()
+    cax = fig.add_axes(
+        (box.x1 + 0.1 / fig.get_figwidth(), box.y0, 0.15 / fig.get_figwidth(), box.height)
+    )
+    bar = fig.colorbar(image, cax=cax, extend="max")
     bar.set_label("days", fontsize=8)
     bar.ax.axhline(limit, color="black", linewidth=1.5)
     bar.ax.tick_params(labelsize=7)
@@ -254,7 +363,7 @@ def _draw_heat_panel(fig: Figure, ax: Any, grid: HeatGrid, title: str, limit: in
                 ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, **NO_DATA_STYLE))
                 continue
             over = cell.value > limit
-            text = ax.text(
+            ax.text(
                 x,
                 y,
                 f"{_days(cell.value)}{'!' if over else ''}\nn={cell.count}",
@@ -262,8 +371,8 @@ def _draw_heat_panel(fig: Figure, ax: Any, grid: HeatGrid, title: str, limit: in
                 va="center",
                 fontsize=8,
                 fontweight="bold" if over else "normal",
+                color=_text_colour(HEAT_CMAP(norm(cell.value))),
             )
-            text.set_path_effects([patheffects.withStroke(linewidth=2, foreground="white")])
             if over:
                 # inset, so that no side hides under the neighbour or the frame
                 ax.add_patch(
@@ -271,6 +380,12 @@ def _draw_heat_panel(fig: Figure, ax: Any, grid: HeatGrid, title: str, limit: in
                         (x - 0.46, y - 0.46), 0.92, 0.92, fill=False, edgecolor="red", linewidth=2
                     )
                 )
+
+
+def _text_colour(rgba: tuple[float, ...]) -> str:
+    """Black on a light cell, white on a dark one (relative luminance, ITU-R BT.601)."""
+    red, green, blue = rgba[:3]
+    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
 
 
 def _days(value: float) -> str:
@@ -288,11 +403,15 @@ def _heat_legend() -> list[Patch]:
 
 
 def render_cfd(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
-    """`rows`: report_flow_weekly rows (summed over teams here)."""
+    """`rows`: report_flow_weekly rows (summed over teams here); not drawn again when
+    `unchanged`."""
+    key = input_key(path.name, inputs, f"{inputs.as_of:%Y-%m-%d}", rows)
+    if unchanged(path, key):
+        return path
     fig = Figure(figsize=(12, 6), layout="constrained")
     if not rows:
         empty_figure(fig, "Cumulative flow", "no product tasks")
-        return save_png(fig, path)
+        return save_png(fig, path, key=key)
     totals: dict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CFD_ORDER, 0))
     for r in rows:
         for block in CFD_ORDER:
@@ -314,15 +433,19 @@ def render_cfd(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
     for tick in ax.get_xticklabels():
         tick.set_rotation(30)
         tick.set_horizontalalignment("right")
-    return save_png(fig, path)
+    return save_png(fig, path, key=key)
 
 
 def render_aging(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
-    """`rows`: report_aging_wip rows (current_status, age_in_status, team_status_p85, over_p85)."""
+    """`rows`: report_aging_wip rows (current_status, age_in_status, team_status_p85,
+    over_p85) in a fixed order (the sample depends on it); not drawn again when `unchanged`."""
+    key = input_key(path.name, inputs, f"{inputs.as_of:%Y-%m-%d}", rows)
+    if unchanged(path, key):
+        return path
     fig = Figure(figsize=(12, 6), layout="constrained")
     if not rows:
         empty_figure(fig, "Aging work in progress", "no open tasks")
-        return save_png(fig, path)
+        return save_png(fig, path, key=key)
     config = inputs.config
     workflow = [s.name for s in config.statuses]
     present = {r.current_status for r in rows}
@@ -362,7 +485,7 @@ def render_aging(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
         f"Aging WIP (as of {inputs.as_of:%Y-%m-%d} UTC); dashes: the teams' p85 for the status"
     )
     ax.legend(loc="upper right")
-    return save_png(fig, path)
+    return save_png(fig, path, key=key)
 
 
 # --------------------------------------------------------------------------- activity
@@ -379,6 +502,9 @@ ACTIVITY_HEADER = (
 )
 TREND_COLORS = {"\u25b2": "#2e7d32", "\u25bc": "#c62828", "=": "#616161"}
 TEAM_ROW_COLOR = "#e8f5e9"
+#: the activity picture's margins, inches: above the table (the title), below, each side;
+#: top + bottom is activity_size's fixed 1.25, so a table row is a quarter inch
+ACTIVITY_TOP, ACTIVITY_BOTTOM, ACTIVITY_SIDE = 0.85, 0.4, 0.15
 HEADER_COLOR = "#4caf50"
 
 
@@ -482,16 +608,26 @@ def activity_size(lines: int) -> tuple[float, float]:
 
 
 def render_activity(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
-    """`rows`: report_status_activity rows (dimension, name, week_start, counters)."""
+    """`rows`: report_status_activity rows (dimension, name, week_start, counters); not
+    drawn again when `unchanged`. The table fills axes placed in inches (no layout
+    engine: one drawing pass), a quarter inch per row."""
+    key = input_key(path.name, inputs, "", rows)
+    if unchanged(path, key):
+        return path
     lines, omitted = activity_lines(rows, inputs.config)
-    fig = Figure(figsize=activity_size(len(lines)), layout="constrained")
     title = "Status changes, product queue"
     if not lines:
+        fig = Figure(figsize=activity_size(0), layout="constrained")
         empty_figure(fig, title, "no status changes and no open tasks")
-        return save_png(fig, path, tight=False)
+        return save_png(fig, path, key=key)
+    width, height = activity_size(len(lines))
+    fig = Figure(figsize=(width, height))
     last = rows[0].week_start
     prev = last - timedelta(days=7)
-    ax = fig.subplots()
+    top, bottom, side = ACTIVITY_TOP, ACTIVITY_BOTTOM, ACTIVITY_SIDE
+    ax = fig.add_axes(
+        (side / width, bottom / height, 1 - 2 * side / width, 1 - (top + bottom) / height)
+    )
     ax.set_axis_off()
     ax.set_title(
         f"{title}: last week {last:%Y-%m-%d}..{last + timedelta(days=6):%m-%d} against the "
@@ -510,7 +646,7 @@ def render_activity(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Pa
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     _style_activity_table(table, lines)
-    return save_png(fig, path, tight=False)
+    return save_png(fig, path, key=key)
 
 
 def _style_activity_table(table: Any, lines: Sequence[ActivityLine]) -> None:
@@ -536,20 +672,28 @@ def _style_activity_table(table: Any, lines: Sequence[ActivityLine]) -> None:
 def render_product_pictures(
     engine: Engine, inputs: ReportInputs, directory: Path
 ) -> dict[tuple[str, str], Path]:
-    """Render the product reports' pictures from the committed report tables.
+    """Render the product reports' pictures from the committed report tables, each query
+    read once (the three heatmaps share theirs) and in a fixed order, so that equal
+    tables give equal input keys: a picture whose inputs did not change is kept
+    (`unchanged`).
 
     Returns (report table, picture name) -> path."""
     directory = Path(directory)
     with engine.connect() as conn:
         summary = conn.execute(
-            sa.text("SELECT * FROM report_ttm_summary WHERE dimension = 'team'")
+            sa.text(
+                "SELECT * FROM report_ttm_summary WHERE dimension = 'team' ORDER BY name, period"
+            )
         ).all()
-        wip = conn.execute(sa.text(WIP_SQL)).all()
-        flow = conn.execute(sa.text("SELECT * FROM report_flow_weekly")).all()
+        wip = conn.execute(sa.text(f"{WIP_SQL} ORDER BY team")).all()
+        flow = conn.execute(
+            sa.text("SELECT * FROM report_flow_weekly ORDER BY week_start, team")
+        ).all()
         aging = conn.execute(
             sa.text(
                 "SELECT current_status, age_in_status, team_status_p85, over_p85 "
-                "FROM report_aging_wip"
+                "FROM report_aging_wip ORDER BY current_status, age_in_status, "
+                "team_status_p85, over_p85"
             )
         ).all()
     pictures = {
@@ -568,5 +712,7 @@ def render_activity_pictures(
 ) -> dict[str, Path]:
     """Render the activity table from the committed report_status_activity: name -> path."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT * FROM report_status_activity")).all()
+        rows = conn.execute(
+            sa.text("SELECT * FROM report_status_activity ORDER BY dimension, name")
+        ).all()
     return {"status_activity": render_activity(rows, inputs, Path(directory) / ACTIVITY)}

@@ -14,7 +14,8 @@ radiator's `compare_ttm_month_to_month.py` put two details exports side by side:
 
 `TREND_SQL` is the query (README, "History and trends"). `render_trends` draws
 TTM p85, DevLT p85 and WIP per team over the weekly series (`trends.png`), in
-the style of `pictures.py` and written atomically the same way. A p85 line
+the style of `pictures.py`, written atomically the same way and kept when its rows
+did not change. A p85 line
 breaks where the current period changes: a new period starts with few tasks.
 The chart stays readable: at most `MAX_TREND_TEAMS` lines (the teams with the
 most tasks over the series: WIP plus throughput; the title says how many were
@@ -37,7 +38,13 @@ from matplotlib.figure import Figure
 from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.reports.common import ReportInputs, midnight
-from radiator_assets.reports.pictures import empty_figure, save_png, team_label
+from radiator_assets.reports.pictures import (
+    empty_figure,
+    input_key,
+    save_png,
+    team_label,
+    unchanged,
+)
 
 TRENDS = "trends.png"
 #: the most teams drawn (one line each in every panel, one legend entry each)
@@ -133,11 +140,16 @@ def time_axis(first: datetime, last: datetime) -> tuple[datetime, datetime]:
 
 def render_trend_chart(rows: Sequence[Any], inputs: ReportInputs, path: Path) -> Path:
     """`rows`: `team_trend` rows (attribute access), one line per team in each panel;
-    dotted verticals mark where a period starts."""
+    dotted verticals mark where a period starts. 12 x 10 inches, the legend inside them
+    (not cropped: one layout pass less); not drawn again when `unchanged` (the rows hold
+    every date the chart shows)."""
+    key = input_key(path.name, inputs, "", rows)
+    if unchanged(path, key):
+        return path
     fig = Figure(figsize=(12, 10), layout="constrained")
     if not rows:
         empty_figure(fig, "Trends per team", "no snapshots yet")
-        return save_png(fig, path)
+        return save_png(fig, path, key=key)
     shown, left_out = trend_teams(rows)
     series: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
@@ -182,7 +194,7 @@ def render_trend_chart(rows: Sequence[Any], inputs: ReportInputs, path: Path) ->
     if left_out:
         title += f"\nthe {len(series)} teams with the most tasks: {left_out} more left out"
     fig.suptitle(title)
-    return save_png(fig, path)
+    return save_png(fig, path, key=key)
 
 
 def render_trends(engine: Engine, inputs: ReportInputs, directory: Path) -> Path:

@@ -26,6 +26,7 @@ from radiator_assets.reports.pictures import (
     render_activity_pictures,
     render_heatmap,
     render_product_pictures,
+    stored_key,
     team_label,
     trend_arrow,
 )
@@ -349,6 +350,66 @@ def test_activity_picture_of_hand_made_rows(tmp_path: Path):
     inputs = ReportInputs.of(activity_config(), fixture_ten.AS_OF)
     path = render_activity(ACTIVITY_ROWS, inputs, tmp_path / "activity.png")
     assert_picture(path, 1000, 275)  # 1.25 + 0.25 x (5 lines + header) inches
+
+
+# --------------------------------------------------------------------------- kept pictures
+
+
+def test_a_picture_is_drawn_again_only_when_its_inputs_change(tmp_path: Path):
+    inputs = ReportInputs.of(fixture_ten.config(), fixture_ten.AS_OF)
+    summary = [summary_row("Q1 2025", "Alpha", ttm_count=3, ttm_p85=40.0)]
+    path = tmp_path / "h.png"
+    render_heatmap(summary, [], inputs, "p85", path)
+    first, key = path.stat().st_ino, stored_key(path)
+    assert key is not None and len(key) == 64
+    # same rows, same day: the file is kept (os.replace would give a new inode)
+    later = ReportInputs.of(inputs.config, fixture_ten.AS_OF + timedelta(minutes=5))
+    render_heatmap(summary, [], later, "p85", path)
+    assert (path.stat().st_ino, stored_key(path)) == (first, key)
+    # one value changed: drawn again, with another key
+    changed = [summary_row("Q1 2025", "Alpha", ttm_count=3, ttm_p85=41.0)]
+    render_heatmap(changed, [], later, "p85", path)
+    assert path.stat().st_ino != first and stored_key(path) not in (None, key)
+    # another statistic, another day or another configuration: other keys
+    keys = {stored_key(path)}
+    for stat, when, config in (
+        ("mean", later, inputs.config),
+        ("p85", ReportInputs.of(inputs.config, fixture_ten.AS_OF + timedelta(days=1)), None),
+        ("p85", later, activity_config()),
+    ):
+        target = tmp_path / f"{len(keys)}.png"
+        render_heatmap(
+            changed, [], ReportInputs.of(config or when.config, when.as_of), stat, target
+        )
+        keys.add(stored_key(target))
+    assert len(keys) == 4
+
+
+def test_rendering_the_same_tables_again_keeps_every_picture(ten: Engine, tmp_path: Path):
+    inputs = ReportInputs.of(fixture_ten.config(), fixture_ten.AS_OF)
+    paths = [*render_product_pictures(ten, inputs, tmp_path).values()]
+    paths.append(render_activity_pictures(ten, inputs, tmp_path)["status_activity"])
+    inodes = [p.stat().st_ino for p in paths]
+    assert all(stored_key(p) for p in paths)
+    again = [*render_product_pictures(ten, inputs, tmp_path).values()]
+    again.append(render_activity_pictures(ten, inputs, tmp_path)["status_activity"])
+    assert again == paths and [p.stat().st_ino for p in again] == inodes
+    # a file that is not the picture of these inputs is replaced
+    paths[0].write_bytes(b"not a png")
+    render_product_pictures(ten, inputs, tmp_path)
+    assert paths[0].read_bytes()[:8] == PNG_SIGNATURE and stored_key(paths[0])
+
+
+def test_no_key_is_read_from_a_png_without_one(tmp_path: Path):
+    inputs = ReportInputs.of(fixture_ten.config(), fixture_ten.AS_OF)
+    path = render_activity(ACTIVITY_ROWS, inputs, tmp_path / "a.png")
+    data = path.read_bytes()
+    assert stored_key(path) is not None
+    (tmp_path / "plain.png").write_bytes(
+        data.replace(b"radiator-input-sha256", b"radiator-other-sha256")
+    )
+    assert stored_key(tmp_path / "plain.png") is None
+    assert stored_key(tmp_path / "missing.png") is None
 
 
 # --------------------------------------------------------------------------- trend chart
