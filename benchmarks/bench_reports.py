@@ -1,6 +1,7 @@
 """Benchmark: every report on 50,000 product tasks with about 1,000,000 stays.
 
-    python benchmarks/bench_reports.py [--product-tasks 50000] [--keep]
+    python benchmarks/bench_reports.py [--product-tasks 50000] [--naive-subset 2000]
+        [--naive-runs 3] [--changed-tasks 20] [--keep]
 
 Generates the data straight into a fresh PostgreSQL database (COPY) with the
 Tracker emulator's status walks (radiator_assets.emulator.walks: pauses,
@@ -10,23 +11,44 @@ The server is RADIATOR_DATABASE_URL's, else postgres@127.0.0.1:5432 (trust auth)
 the database is dropped at the end unless --keep.
 
 Each build runs in a fresh process, so the peak RSS printed is that build's own.
+The full build is what the assets run: the four product reports with their pictures
+(and trends), time in status, testing returns, status activity with its picture;
+the pictures go to a fresh directory, so none is kept from an earlier run.
 Baselines, measured in the same run on the same data:
 
 * naive: the predecessor's shape, one query per task for its stays and one INSERT
-  per report row, on a subset of product tasks, extrapolated linearly;
+  per report row, on a subset of product tasks, extrapolated linearly; run
+  `--naive-runs` times interleaved with the builds (before the full build, between
+  it and the incremental stage, after that), the median taken and the spread
+  printed (one run on a loaded machine swung 55 s to 301 s);
 * load-all: the whole history read into Python at once (peak RSS of that alone).
+
+Incremental stage (issue 13): after the full build, `--changed-tasks` product tasks
+change the way a sync writes them, in one transaction: their history rows deleted
+and inserted again with the open stay closed and one stay appended, their task
+row bumped (status, updated and synced instants); as_of moves on 5 minutes and the
+reports are built again, each with `full=False` when its builder takes that keyword
+(`inspect.signature`), otherwise in full, saying "incremental build not available".
+The changelog is not written (the generated data has none).
+
+Verdicts printed: full build at most 20 s, at least 3x faster than the naive
+baseline, reports after the changes at most 1/10 of the full build.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import io
 import json
 import multiprocessing as mp
 import os
 import random
 import resource
+import shutil
+import statistics
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -48,6 +70,19 @@ from radiator_assets.storage.migrations import upgrade  # noqa: E402
 
 NOW = datetime(2025, 6, 2, 9, tzinfo=UTC)
 AS_OF = NOW
+#: the incremental stage's as_of: 5 minutes on, the changed stays start before it
+INCREMENTAL_AS_OF = AS_OF + timedelta(minutes=5)
+#: the issue's targets
+FULL_BUDGET_S = 20.0
+NAIVE_SPEEDUP = 3.0
+INCREMENTAL_SHARE = 0.1
+#: the builds of a full pass, in order: (what, label)
+BUILDS = (
+    ("product", "ttm_details + ttm_summary + flow_weekly + aging_wip (+5 PNGs, trends)"),
+    ("time_in_status", "time_in_status"),
+    ("testing_returns", "testing_returns"),
+    ("status_activity", "status_activity (+PNG)"),
+)
 SPAN_DAYS = 900
 # tuned so a product task has about 20 stays on average
 PRODUCT_WALK = WalkProfile(
@@ -215,45 +250,67 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _child(url: str, what: str, arg: int, queue: mp.Queue) -> None:
+def takes_full(builder: Any) -> bool:
+    """Whether a report builder has the incremental keyword `full` (the incremental
+    builds are wired at merge; until then the stage builds in full and says so)."""
+    return "full" in inspect.signature(builder).parameters
+
+
+def _child(url: str, what: str, arg: int, queue: mp.Queue, job: dict[str, Any]) -> None:
+    """One measured step in this fresh process. `job`: as_of (ISO), pictures (a
+    directory), incremental (call the builder with full=False when it takes it)."""
     import radiator_assets.reports.pictures  # noqa: F401  (its imports are not the build's)
     from radiator_assets.metrics.config import MetricsConfig
-    from radiator_assets.reports.activity import build_status_activity
     from radiator_assets.reports.common import ReportInputs
-    from radiator_assets.reports.product import build_product_reports
-    from radiator_assets.reports.returns import build_testing_returns
-    from radiator_assets.reports.time_in_status import build_time_in_status
 
     engine = create_engine(sa.make_url(url))
-    inputs = ReportInputs.of(MetricsConfig.default(), AS_OF)
+    inputs = ReportInputs.of(MetricsConfig.default(), datetime.fromisoformat(job["as_of"]))
     before = peak_rss_mb()
     started = time.perf_counter()
-    rows: Any = None
-    if what == "product":
-        results = build_product_reports(
-            engine, inputs, pictures_dir=Path(os.environ.get("TMPDIR", "/tmp")) / "bench_pictures"
-        )
-        rows = {k: v.rows for k, v in results.items()}
-        rows["timings"] = {k: round(v, 2) for k, v in results["report_ttm_details"].seconds.items()}
-    elif what == "time_in_status":
-        rows = build_time_in_status(engine, inputs).rows
-    elif what == "testing_returns":
-        rows = build_testing_returns(engine, inputs).rows
-    elif what == "status_activity":
-        rows = build_status_activity(engine, inputs).rows
-    elif what == "naive":
-        rows = naive_details(engine, inputs, arg)
+    if what == "naive":
+        rows: Any = naive_details(engine, inputs, arg)
     elif what == "load_all":
         rows = load_all(engine)
+    else:
+        rows = _build(engine, inputs, what, job)
     seconds = time.perf_counter() - started
     peak = peak_rss_mb()
     queue.put((seconds, (before, peak), rows))
 
 
-def run_in_child(url: str, what: str, arg: int = 0) -> tuple[float, float, Any]:
+def _build(engine: sa.Engine, inputs: Any, what: str, job: dict[str, Any]) -> dict[str, Any]:
+    """Build one report (or the product four) as the assets do; returns its row counts
+    and `incremental`: whether full=False was passed."""
+    from radiator_assets.reports.activity import build_status_activity
+    from radiator_assets.reports.product import build_product_reports
+    from radiator_assets.reports.returns import build_testing_returns
+    from radiator_assets.reports.time_in_status import build_time_in_status
+
+    builder, kwargs = {
+        "product": (build_product_reports, {"pictures_dir": Path(job["pictures"])}),
+        "time_in_status": (build_time_in_status, {}),
+        "testing_returns": (build_testing_returns, {}),
+        "status_activity": (build_status_activity, {"pictures_dir": Path(job["pictures"])}),
+    }[what]
+    incremental = bool(job["incremental"]) and takes_full(builder)
+    if incremental:
+        kwargs["full"] = False
+    result = builder(engine, inputs, **kwargs)
+    if what != "product":
+        return {"rows": result.rows, "incremental": incremental}
+    rows: dict[str, Any] = {k: v.rows for k, v in result.items()}
+    rows["timings"] = {k: round(v, 2) for k, v in result["report_ttm_details"].seconds.items()}
+    rows["incremental"] = incremental
+    return rows
+
+
+def run_in_child(
+    url: str, what: str, arg: int = 0, job: dict[str, Any] | None = None
+) -> tuple[float, tuple[float, float], Any]:
+    job = job or {"as_of": AS_OF.isoformat(), "pictures": "", "incremental": False}
     ctx = mp.get_context("spawn")
     queue: mp.Queue = ctx.Queue()
-    process = ctx.Process(target=_child, args=(url, what, arg, queue))
+    process = ctx.Process(target=_child, args=(url, what, arg, queue, job))
     process.start()
     result = queue.get()
     process.join()
@@ -311,7 +368,86 @@ def load_all(engine: sa.Engine) -> int:
     return len(stays)
 
 
+# --------------------------------------------------------------------------- changes
+
+
+def change_tasks(engine: sa.Engine, product_tasks: int, n: int, seed: int = 2) -> list[int]:
+    """Change `n` product tasks the way a sync writes them, in one transaction: their
+    history rows deleted and inserted again with the open stay closed and one stay
+    appended (a status from the task's own history), the task row bumped. The new
+    stays start 1 to 4 minutes after AS_OF, before INCREMENTAL_AS_OF. Returns the ids."""
+    rng = random.Random(seed)
+    ids = sorted(rng.sample(range(1, product_tasks + 1), n))
+    with engine.begin() as conn:
+        stays = conn.execute(
+            sa.text(
+                "SELECT task_id, tracker_id, status, status_display, start_date, end_date "
+                "FROM tracker_task_history WHERE task_id = ANY(:ids) ORDER BY task_id, start_date"
+            ),
+            {"ids": ids},
+        ).all()
+        history, tasks = _moved_histories(stays, rng)
+        conn.execute(
+            sa.text("DELETE FROM tracker_task_history WHERE task_id = ANY(:ids)"), {"ids": ids}
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO tracker_task_history "
+                "(task_id, tracker_id, status, status_display, start_date, end_date) "
+                "SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(task_id bigint, "
+                "tracker_id text, status text, status_display text, start_date timestamptz, "
+                "end_date timestamptz)"
+            ),
+            {"rows": json.dumps(history)},
+        )
+        conn.execute(
+            sa.text(
+                "UPDATE tracker_tasks t SET status = v.status, task_updated_at = v.at, "
+                "last_sync_at = v.at, changelog_synced_updated_at = v.at, history_stale = false "
+                "FROM jsonb_to_recordset(CAST(:tasks AS jsonb)) AS v(id bigint, status text, "
+                "at timestamptz) WHERE t.id = v.id"
+            ),
+            {"tasks": json.dumps(tasks)},
+        )
+    return ids
+
+
+def _moved_histories(stays: list[Any], rng: random.Random) -> tuple[list[dict], list[dict]]:
+    """The changed history rows (JSON-ready) and task updates: each task's open stay
+    closed at its move instant and a stay appended."""
+    by_task: dict[int, list[Any]] = {}
+    for stay in stays:
+        by_task.setdefault(stay.task_id, []).append(stay)
+    history: list[dict[str, Any]] = []
+    tasks: list[dict[str, Any]] = []
+    for task_id, rows in by_task.items():
+        moved = AS_OF + timedelta(minutes=rng.uniform(1, 4))
+        others = sorted({r.status for r in rows} - {rows[-1].status}) or [rows[-1].status]
+        status = rng.choice(others)
+        for row in rows:
+            end = row.end_date or moved
+            history.append(_stay_json(task_id, row.tracker_id, row.status, row.start_date, end))
+        history.append(_stay_json(task_id, rows[-1].tracker_id, status, moved, None))
+        tasks.append({"id": task_id, "status": status, "at": moved.isoformat()})
+    return history, tasks
+
+
+def _stay_json(
+    task_id: int, tracker_id: str, status: str, start: datetime, end: datetime | None
+) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "tracker_id": tracker_id,
+        "status": status,
+        "status_display": status,
+        "start_date": start.isoformat(),
+        "end_date": None if end is None else end.isoformat(),
+    }
+
+
 # --------------------------------------------------------------------------- main
+
+Build = tuple[str, float, tuple[float, float], Any]
 
 
 def load_average() -> str:
@@ -319,10 +455,71 @@ def load_average() -> str:
     return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def run_builds(url: str, job: dict[str, Any]) -> list[Build]:
+    """Every report build in its own process, in BUILDS order."""
+    return [(label, *run_in_child(url, what, job=job)) for what, label in BUILDS]
+
+
+def print_builds(title: str, builds: list[Build]) -> float:
+    """The table of one pass; returns its total seconds."""
+    print()
+    print(f"{title:<72} {'seconds':>8} {'peak RSS MB':>12} {'of it build':>12}  rows")
+    for label, seconds, (before, peak), rows in builds:
+        line = f"{label:<72} {seconds:>8.1f} {peak:>12.0f} {peak - before:>12.0f}"
+        print(f"{line}  {json.dumps(rows, ensure_ascii=False)}")
+    total = sum(seconds for _, seconds, _, _ in builds)
+    print(f"{'all reports':<72} {total:>8.1f}")
+    return total
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def print_verdicts(
+    full: list[Build], changed: list[Build], naive: list[float], naive_n: int, tasks: int
+) -> None:
+    """The issue's three targets, each with its numbers."""
+    full_s = sum(b[1] for b in full)
+    print()
+    print(f"full build of all reports: {full_s:.1f} s; target <= {FULL_BUDGET_S:.0f} s: "
+          f"{met(full_s <= FULL_BUDGET_S)}")  # fmt: skip
+    per_task = statistics.median(naive) / naive_n
+    extrapolated = per_task * tasks
+    print(
+        f"naive baseline (query + insert per task) on {naive_n} tasks, {len(naive)} runs "
+        f"interleaved with the builds: {', '.join(f'{s:.1f}' for s in naive)} s, median "
+        f"{statistics.median(naive):.1f} s, spread {max(naive) - min(naive):.1f} s "
+        f"(max/min {max(naive) / min(naive):.2f}); extrapolated to {tasks} tasks: "
+        f"{extrapolated:.0f} s for TTM details alone"
+    )
+    print(
+        f"full build {extrapolated / full_s:.1f}x faster than naive (the product pass alone "
+        f"{extrapolated / full[0][1]:.1f}x); target >= {NAIVE_SPEEDUP:.0f}x: "
+        f"{met(extrapolated / full_s >= NAIVE_SPEEDUP)}"
+    )
+    changed_s = sum(b[1] for b in changed)
+    missing = [b[0] for b in changed if not _incremental(b[3])]
+    ratio = changed_s / full_s
+    head = f"reports after the changes: {changed_s:.1f} s, {ratio:.3f} of the full build"
+    if missing:
+        print(f"{head}; incremental build not available for: {', '.join(missing)} "
+              f"(built in full); target <= {INCREMENTAL_SHARE} of full: n/a")  # fmt: skip
+    else:
+        print(f"{head}; target <= {INCREMENTAL_SHARE} of full: "
+              f"{met(ratio <= INCREMENTAL_SHARE)}")  # fmt: skip
+
+
+def _incremental(rows: Any) -> bool:
+    return isinstance(rows, dict) and bool(rows.get("incremental"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--product-tasks", type=int, default=50_000)
-    parser.add_argument("--naive-subset", type=int, default=1_000)
+    parser.add_argument("--naive-subset", type=int, default=2_000)
+    parser.add_argument("--naive-runs", type=int, default=3)
+    parser.add_argument("--changed-tasks", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args(argv)
 
@@ -333,57 +530,67 @@ def main(argv: list[str] | None = None) -> int:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = server.set(database=name)
     engine = create_engine(url)
+    pictures = tempfile.mkdtemp(prefix="bench_pictures_")
     try:
         upgrade(engine)
         t0 = time.perf_counter()
         counts = generate(engine, args.product_tasks)
         print(f"generated in {time.perf_counter() - t0:.1f} s: {counts}")
-        url_text = url.render_as_string(hide_password=False)
-        table: list[tuple[str, float, float, str]] = []
-        total = 0.0
-        for what, label in (
-            ("product", "ttm_details + ttm_summary + flow_weekly + aging_wip (+3 PNGs)"),
-            ("time_in_status", "time_in_status"),
-            ("testing_returns", "testing_returns"),
-            ("status_activity", "status_activity"),
-        ):
-            seconds, rss, rows = run_in_child(url_text, what)
-            total += seconds
-            table.append((label, seconds, rss, json.dumps(rows, ensure_ascii=False)))
-        naive_s, _, naive_n = run_in_child(url_text, "naive", args.naive_subset)
-        load_s, load_rss, load_n = run_in_child(url_text, "load_all")
-        print()
-        print(f"{'report':<64} {'seconds':>8} {'peak RSS MB':>12} {'of it build':>12}  rows")
-        for label, seconds, (before, peak), rows in table:
-            print(f"{label:<64} {seconds:>8.1f} {peak:>12.0f} {peak - before:>12.0f}  {rows}")
-        print(f"{'all reports':<64} {total:>8.1f}")
-        print()
-        product_s = table[0][1]
-        extrapolated = naive_s / naive_n * counts["product_tasks"]
-        print(
-            f"baseline naive (query + insert per task) on {naive_n} tasks: {naive_s:.1f} s, "
-            f"extrapolated to {counts['product_tasks']}: {extrapolated:.0f} s for TTM details "
-            f"alone; the product pass (4 reports) is {extrapolated / product_s:.1f}x faster"
-        )
-        product_growth = table[0][2][1] - table[0][2][0]
-        load_growth = load_rss[1] - load_rss[0]
-        print(
-            f"baseline load-all ({load_n} stays as Python objects at once): {load_s:.1f} s, "
-            f"peak RSS {load_rss[1]:.0f} MB (+{load_growth:.0f} MB for the data); the streamed "
-            f"product pass grows by {product_growth:.0f} MB "
-            f"({load_growth / max(product_growth, 1):.1f}x less)"
-        )
-        verdict = "under" if total < 60 else "OVER"
-        print(f"all reports: {total:.1f} s, {verdict} the one-minute budget")
+        measure(engine, url.render_as_string(hide_password=False), args, counts, pictures)
         print(f"load average (1, 5, 15 min) at the end: {load_average()}")
     finally:
         engine.dispose()
+        shutil.rmtree(pictures, ignore_errors=True)
         if not args.keep:
             with admin(server).connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         else:
             print(f"kept database {name}")
     return 0
+
+
+def measure(
+    engine: sa.Engine, url: str, args: argparse.Namespace, counts: dict[str, int], pictures: str
+) -> None:
+    """Naive run, full build, naive run, changes + builds again, the other naive runs,
+    load-all; then the tables and the verdicts."""
+    naive: list[float] = []
+    naive_n = 0
+
+    def naive_run() -> None:
+        nonlocal naive_n
+        seconds, _, naive_n = run_in_child(url, "naive", args.naive_subset)
+        naive.append(seconds)
+        print(f"naive run {len(naive)}: {seconds:.1f} s (load {load_average()})", flush=True)
+
+    naive_run()
+    full = run_builds(url, {"as_of": AS_OF.isoformat(), "pictures": pictures, "incremental": False})
+    print(f"full build done (load {load_average()})", flush=True)
+    if args.naive_runs > 1:
+        naive_run()
+    t0 = time.perf_counter()
+    ids = change_tasks(engine, counts["product_tasks"], args.changed_tasks)
+    print(f"changed {len(ids)} product tasks in one transaction: {time.perf_counter() - t0:.2f} s")
+    job = {"as_of": INCREMENTAL_AS_OF.isoformat(), "pictures": pictures, "incremental": True}
+    changed = run_builds(url, job)
+    while len(naive) < args.naive_runs:
+        naive_run()
+    load_s, load_rss, load_n = run_in_child(url, "load_all")
+    full_s = print_builds("full build (as_of AS_OF)", full)
+    changed_s = print_builds(
+        f"after {len(ids)} changed tasks, as_of + 5 min (full=False where the builder takes it)",
+        changed,
+    )
+    print(f"reports after the changes / full build: {changed_s / full_s:.3f}")
+    product_growth = full[0][2][1] - full[0][2][0]
+    load_growth = load_rss[1] - load_rss[0]
+    print(
+        f"baseline load-all ({load_n} stays as Python objects at once): {load_s:.1f} s, "
+        f"peak RSS {load_rss[1]:.0f} MB (+{load_growth:.0f} MB for the data); the streamed "
+        f"product pass grows by {product_growth:.0f} MB "
+        f"({load_growth / max(product_growth, 1):.1f}x less)"
+    )
+    print_verdicts(full, changed, naive, naive_n, counts["product_tasks"])
 
 
 if __name__ == "__main__":
