@@ -17,8 +17,8 @@ through earlier keys) down to depth 6, each pair once. This is
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -30,6 +30,13 @@ from radiator_assets.reports.loading import (
     queue_params,
     snapshot,
     task_filter,
+)
+from radiator_assets.reports.refreshing import (
+    CHANGED_TASKS,
+    fresh_temp_table,
+    key_restriction,
+    lock_reports,
+    stage_changed_keys,
 )
 from radiator_assets.reports.writing import TableWriter, copy_rows
 from radiator_assets.storage.report_models import ReportTestingReturns
@@ -254,12 +261,6 @@ def column_of(status: str, columns: dict[str, tuple[str, ...]], inputs: ReportIn
     return None
 
 
-@dataclass
-class _Sums:
-    tasks: int = 0
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(WORKFLOW_COLUMNS, 0))
-
-
 class StatusColumns:
     """status -> its report column (or None), remembered for one build: a build asks
     about the same few statuses for every task, and matching one costs a loop over
@@ -295,7 +296,8 @@ def task_workflow_returns(
 
 # Per implementation task (as `stream_tasks` reads them): its current status and the
 # statuses it returned to, with how many times (`testing_returns`: entries minus 1, on
-# the raw history clipped to as_of), in one window pass over the history.
+# the raw history clipped to as_of), in one window pass over the history. `{where}`
+# selects the tasks (a refresh adds its keys).
 _TASK_STATUS_RETURNS = """
 WITH live AS (
     SELECT DISTINCT ON (key) id, key, summary, epic_key
@@ -328,79 +330,150 @@ GROUP BY l.id, l.key, l.summary, l.epic_key
 ORDER BY l.key
 """
 
+_RETURN_COLUMNS = ", ".join(WORKFLOW_COLUMNS)
+
+# The epic rows, summed in SQL from the stored task rows of each epic (`{restrict}`
+# narrows the epics); an epic's title is its task row's summary (a live row first,
+# then the most recently updated).
+_EPIC_ROWS = f"""
+INSERT INTO report_testing_returns
+    (scope, key, summary, epic_key, tasks, current_status, {_RETURN_COLUMNS}, returns_total)
+SELECT 'epic', r.epic_key,
+       (SELECT t.summary FROM tracker_tasks t WHERE t.key = r.epic_key
+        ORDER BY t.deleted_at IS NULL AND t.out_of_query_since IS NULL DESC,
+                 t.task_updated_at DESC NULLS LAST, t.id DESC LIMIT 1),
+       r.epic_key, count(*), NULL,
+       {", ".join(f"sum({c})" for c in WORKFLOW_COLUMNS)}, sum(r.returns_total)
+FROM report_testing_returns r
+WHERE r.scope = 'task' AND r.epic_key <> ''{{restrict}}
+GROUP BY r.epic_key
+"""
+
+REFRESH_KEYS = "rep_returns_keys"
+REFRESH_EPICS = "rep_returns_epics"
+
+
+def task_rows(
+    reader: Connection,
+    inputs: ReportInputs,
+    keys: str | None,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[dict[str, Any]]:
+    """The task rows (column -> value) of the implementation-queue tasks holding the
+    `keys` (a temporary table; None: every task), streamed by key. The returns per
+    task and status come from SQL; Python maps the few statuses with returns to
+    their columns."""
+    status_columns = StatusColumns(inputs)
+    queues = [inputs.config.queues.implementation]
+    tasks = reader.execute(
+        sa.text(_TASK_STATUS_RETURNS.format(where=task_filter(queues) + key_restriction(keys))),
+        {"as_of": inputs.as_of, **queue_params(queues)},
+        execution_options={"stream_results": True, "yield_per": batch_size},
+    )
+    for task in tasks:
+        counts = dict.fromkeys(WORKFLOW_COLUMNS, 0)
+        for status, returns in zip(task.statuses or (), task.returns or (), strict=True):
+            column = status_columns(status)
+            if column is not None:
+                counts[column] += returns
+        yield {
+            "scope": "task",
+            "key": task.key,
+            "summary": task.summary,
+            "epic_key": task.epic_key,
+            "tasks": 1,
+            "current_status": task.current_status,
+            **counts,
+            "returns_total": sum(counts.values()),
+        }
+
+
+def write_epic_rows(conn: Connection, epics: str | None) -> int:
+    """Insert the epic rows of the epics in the temporary table `epics` (None: every
+    epic) from the stored task rows; their old rows must be gone."""
+    restrict = key_restriction(epics, "r.epic_key")
+    return conn.execute(sa.text(_EPIC_ROWS.format(restrict=restrict))).rowcount
+
 
 def build_testing_returns(
     engine: Engine, inputs: ReportInputs, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> ReportResult:
-    """Replace report_testing_returns: one row per implementation-queue task, one per epic.
-
-    The returns per task and status come from SQL (`_TASK_STATUS_RETURNS`); Python
-    maps the few statuses with returns to their columns and sums the epics."""
+    """Replace report_testing_returns: one row per implementation-queue task
+    (`task_rows`), then one per epic, summed from them in SQL (`write_epic_rows`)."""
     started = time.perf_counter()
     table = ReportTestingReturns.__table__
     result = ReportResult(table.name)
-    columns = list(WORKFLOW_COLUMNS)
-    epics: dict[str, _Sums] = {}
-    top = TopN(PREVIEW_ROWS, key=lambda t: t[0])
-    status_columns = StatusColumns(inputs)
-    queues = [inputs.config.queues.implementation]
+    top = TopN(PREVIEW_ROWS, key=lambda row: row["returns_total"])
     with snapshot(engine) as reader, unit_of_work(engine) as conn:
         writer = TableWriter(conn, table)
-        tasks = reader.execute(
-            sa.text(_TASK_STATUS_RETURNS.format(where=task_filter(queues))),
-            {"as_of": inputs.as_of, **queue_params(queues)},
-            execution_options={"stream_results": True, "yield_per": batch_size},
-        )
-        for task in tasks:
-            counts = dict.fromkeys(WORKFLOW_COLUMNS, 0)
-            for status, returns in zip(task.statuses or (), task.returns or (), strict=True):
-                column = status_columns(status)
-                if column is not None:
-                    counts[column] += returns
-            total = sum(counts.values())
-            writer.write_dict(
-                {
-                    "scope": "task",
-                    "key": task.key,
-                    "summary": task.summary,
-                    "epic_key": task.epic_key,
-                    "tasks": 1,
-                    "current_status": task.current_status,
-                    **counts,
-                    "returns_total": total,
-                }
-            )
-            if total:
-                top.add((total, task.key, counts))
-            if task.epic_key:
-                sums = epics.setdefault(task.epic_key, _Sums())
-                sums.tasks += 1
-                for column in columns:
-                    sums.counts[column] += counts[column]
-        if epics:
-            titles = dict(
-                reader.execute(
-                    sa.text("SELECT key, summary FROM tracker_tasks WHERE key = ANY(:keys)"),
-                    {"keys": list(epics)},
-                ).all()
-            )
-            for key, sums in sorted(epics.items()):
-                writer.write_dict(
-                    {
-                        "scope": "epic",
-                        "key": key,
-                        "summary": titles.get(key),
-                        "epic_key": key,
-                        "tasks": sums.tasks,
-                        "current_status": None,
-                        **sums.counts,
-                        "returns_total": sum(sums.counts.values()),
-                    }
-                )
-        result.rows = writer.close()
-    result.preview = [
-        {"key": key, "returns_total": total, **counts} for total, key, counts in top.items()
-    ]
-    result.extra = {"epics": len(epics)}
+        for row in task_rows(reader, inputs, None, batch_size=batch_size):
+            writer.write_dict(row)
+            if row["returns_total"]:
+                top.add(row)
+        tasks = writer.close()
+        epics = write_epic_rows(conn, None)
+    result.rows = tasks + epics
+    result.preview = [_preview(row) for row in top.items()]
+    result.extra = {"epics": epics}
     result.seconds["build"] = time.perf_counter() - started
     return result
+
+
+def _preview(row: dict[str, Any]) -> dict[str, Any]:
+    return {"key": row["key"], "returns_total": row["returns_total"]} | {
+        c: row[c] for c in WORKFLOW_COLUMNS
+    }
+
+
+def refresh_testing_returns(
+    conn: Connection, inputs: ReportInputs, changed_table: str = CHANGED_TASKS
+) -> ReportResult:
+    """Recompute, in the caller's transaction, the rows the tasks in `changed_table`
+    may change.
+
+    Rule: task rows are per task, recomputed for every key of a changed task
+    (current and earlier keys: `refreshing.stage_changed_keys`). Epic rows sum their
+    tasks' rows, so the affected epics are the epics of those task rows before and
+    after (a task that left an epic changes it too) and the changed keys themselves
+    (an epic's title is its own task's summary); their rows are summed again from
+    the stored task rows."""
+    started = time.perf_counter()
+    table = ReportTestingReturns.__table__
+    stage_changed_keys(conn, changed_table, REFRESH_KEYS)
+    lock_reports(conn)
+    tasks = key_restriction(REFRESH_KEYS)
+    fresh_temp_table(conn, REFRESH_EPICS)
+    conn.execute(
+        sa.text(
+            f"CREATE TEMP TABLE {REFRESH_EPICS} ON COMMIT DROP AS "
+            f"SELECT key FROM {REFRESH_KEYS} UNION SELECT epic_key FROM report_testing_returns "
+            f"WHERE scope = 'task' AND epic_key IS NOT NULL{tasks}"
+        )
+    )
+    conn.execute(sa.text(f"ALTER TABLE {REFRESH_EPICS} ADD PRIMARY KEY (key)"))
+    deleted = conn.execute(
+        sa.text(f"DELETE FROM report_testing_returns WHERE scope = 'task'{tasks}")
+    ).rowcount
+    rows = list(task_rows(conn, inputs, REFRESH_KEYS))
+    copy_rows(conn, table, [c.name for c in table.columns], [_values(table, r) for r in rows])
+    conn.execute(
+        sa.text(
+            f"INSERT INTO {REFRESH_EPICS} SELECT DISTINCT epic_key FROM report_testing_returns "
+            f"WHERE scope = 'task' AND epic_key IS NOT NULL{tasks} ON CONFLICT DO NOTHING"
+        )
+    )
+    epics = key_restriction(REFRESH_EPICS)
+    deleted += conn.execute(
+        sa.text(f"DELETE FROM report_testing_returns WHERE scope = 'epic'{epics}")
+    ).rowcount
+    written = write_epic_rows(conn, REFRESH_EPICS)
+    result = ReportResult(table.name, rows=len(rows) + written)
+    result.preview = [_preview(r) for r in sorted(rows, key=lambda r: -r["returns_total"])[:10]]
+    result.extra = {"epics": written, "deleted": deleted}
+    result.seconds["refresh"] = time.perf_counter() - started
+    return result
+
+
+def _values(table: sa.Table, row: dict[str, Any]) -> list[Any]:
+    return [row.get(c.name) for c in table.columns]

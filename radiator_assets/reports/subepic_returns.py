@@ -30,25 +30,38 @@ columns, which the sync fills from `custom_fields.team` / `product_team`.
 A table of its own, not a `scope` of report_testing_returns: its rows carry
 author, team, epic title, month and quarter that the other table's rows do not
 have, and it selects by creation date where the other lists every task.
+
+`refresh_subepic_returns` recomputes the rows a set of changed tasks may change
+(its docstring states the rule): a row depends on its task and on its epic (the
+epic's row and every listed task of the epic), so the refresh reaches the whole
+epic of a changed task, before and after the change.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.reports.common import ReportInputs, ReportResult, TopN, midnight
 from radiator_assets.reports.loading import DEFAULT_BATCH_SIZE, TaskHistory, snapshot, stream_tasks
+from radiator_assets.reports.refreshing import (
+    CHANGED_TASKS,
+    fresh_temp_table,
+    lock_reports,
+    stage_changed_keys,
+)
 from radiator_assets.reports.returns import (
     WORKFLOW_COLUMNS,
     StatusColumns,
     run_script,
     task_workflow_returns,
 )
-from radiator_assets.reports.writing import TableWriter
+from radiator_assets.reports.writing import TableWriter, copy_rows
 from radiator_assets.storage.report_models import ReportSubepicReturns
 from radiator_assets.storage.unit_of_work import unit_of_work
 
@@ -166,6 +179,7 @@ def prepare_attributes(conn: Connection, inputs: ReportInputs) -> None:
         "quarter_field": config.custom_fields.quarter,
         "epic_link": EPIC_LINK,
     }
+    fresh_temp_table(conn, "rep_subepic")
     run_script(conn, _ATTRIBUTES, params)
 
 
@@ -184,36 +198,127 @@ def task_row(task: TaskHistory, inputs: ReportInputs, columns: StatusColumns) ->
     }
 
 
+def listed_rows(
+    reader: Connection, inputs: ReportInputs, batch_size: int
+) -> Iterator[dict[str, Any]]:
+    """The rows of the tasks in `rep_subepic`, streamed."""
+    columns = StatusColumns(inputs)
+    for batch in stream_tasks(
+        reader,
+        as_of=inputs.as_of,
+        batch_size=batch_size,
+        extra_columns="".join(f", a.{column}" for column in _EXTRA),
+        extra_joins=" JOIN rep_subepic a ON a.task_id = t.id",
+        extra_where=" AND id IN (SELECT task_id FROM rep_subepic)",
+    ):
+        for task in batch:
+            yield task_row(task, inputs, columns)
+
+
+class Summary:
+    """What a build's result shows of its rows: the top rows and the epics seen."""
+
+    PREVIEW_COLUMNS = ("task_key", "team", "epic_key", "epic_month", "returns_total")
+
+    def __init__(self) -> None:
+        self.top = TopN(PREVIEW_ROWS, key=lambda row: row["returns_total"])
+        self.epics: set[str] = set()
+
+    def add(self, row: dict[str, Any]) -> None:
+        if row["epic_key"]:
+            self.epics.add(row["epic_key"])
+        if row["returns_total"]:
+            self.top.add({c: row[c] for c in (*self.PREVIEW_COLUMNS, *WORKFLOW_COLUMNS)})
+
+
 def build_subepic_returns(
     engine: Engine, inputs: ReportInputs, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> ReportResult:
     """Replace report_subepic_returns (one transaction; see the module docstring)."""
     started = time.perf_counter()
     result = ReportResult(TABLE.name)
-    top = TopN(PREVIEW_ROWS, key=lambda row: row["returns_total"])
-    epics: set[str] = set()
-    preview_columns = ("task_key", "team", "epic_key", "epic_month", "returns_total")
-    columns = StatusColumns(inputs)
+    summary = Summary()
     with snapshot(engine) as reader, unit_of_work(engine) as conn:
         prepare_attributes(reader, inputs)
         writer = TableWriter(conn, TABLE)
-        for batch in stream_tasks(
-            reader,
-            as_of=inputs.as_of,
-            batch_size=batch_size,
-            extra_columns="".join(f", a.{column}" for column in _EXTRA),
-            extra_joins=" JOIN rep_subepic a ON a.task_id = t.id",
-            extra_where=" AND id IN (SELECT task_id FROM rep_subepic)",
-        ):
-            for task in batch:
-                row = task_row(task, inputs, columns)
-                writer.write_dict(row)
-                if row["epic_key"]:
-                    epics.add(row["epic_key"])
-                if row["returns_total"]:
-                    top.add({c: row[c] for c in (*preview_columns, *WORKFLOW_COLUMNS)})
+        for row in listed_rows(reader, inputs, batch_size):
+            writer.write_dict(row)
+            summary.add(row)
         result.rows = writer.close()
-    result.preview = top.items()
-    result.extra = {"epics": len(epics), "start_date": start_of(inputs).date().isoformat()}
+    result.preview = summary.top.items()
+    result.extra = {"epics": len(summary.epics), "start_date": start_of(inputs).date().isoformat()}
     result.seconds["build"] = time.perf_counter() - started
+    return result
+
+
+REFRESH_KEYS = "rep_subepic_keys"
+
+# After `prepare_attributes` (every listed task, with its epic now) and the changed
+# keys: the tasks and epics to recompute. A task counts as changed when its key is a
+# changed key or its epic differs from its stored row's (it joined, left or changed
+# epic, e.g. because an epic row appeared under its epic key); the affected epics
+# are the changed keys (an epic's own row) and the epics, before and after, of the
+# changed tasks. `rep_subepic` is then narrowed to the tasks to recompute.
+_AFFECTED = f"""
+CREATE TEMP TABLE rep_subepic_pairs ON COMMIT DROP AS
+SELECT COALESCE(n.key, o.task_key) AS key, o.epic_key AS old_epic, n.epic_key AS new_epic
+FROM (SELECT t.key, s.epic_key FROM rep_subepic s JOIN tracker_tasks t ON t.id = s.task_id) n
+FULL JOIN report_subepic_returns o ON o.task_key = n.key;
+CREATE TEMP TABLE rep_subepic_tasks ON COMMIT DROP AS
+SELECT key FROM {REFRESH_KEYS}
+UNION SELECT key FROM rep_subepic_pairs WHERE old_epic IS DISTINCT FROM new_epic;
+CREATE TEMP TABLE rep_subepic_epics ON COMMIT DROP AS
+SELECT key FROM {REFRESH_KEYS}
+UNION SELECT unnest(ARRAY[old_epic, new_epic]) FROM rep_subepic_pairs
+WHERE key IN (SELECT key FROM rep_subepic_tasks);
+DELETE FROM rep_subepic s USING tracker_tasks t
+WHERE t.id = s.task_id
+  AND NOT EXISTS (SELECT 1 FROM rep_subepic_tasks c WHERE c.key = t.key)
+  AND NOT EXISTS (SELECT 1 FROM rep_subepic_epics e WHERE e.key = s.epic_key)
+"""
+_REFRESH_TABLES = ("rep_subepic_pairs", "rep_subepic_tasks", "rep_subepic_epics")
+
+
+def refresh_subepic_returns(
+    conn: Connection,
+    inputs: ReportInputs,
+    changed_table: str = CHANGED_TASKS,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> ReportResult:
+    """Recompute, in the caller's transaction, the rows the tasks in `changed_table`
+    may change.
+
+    Rule: a row depends on its task and its epic (the epic's task row, and the team,
+    product team and creation of every listed task of the epic). So the rows
+    recomputed are those of the changed tasks (every key they have or had), of the
+    tasks whose epic differs from their stored row's, and of every task of an
+    affected epic: the epics, before and after, of those tasks, and the changed keys
+    themselves (an epic whose own task changed). The stored rows of the same tasks
+    and epics are deleted first. The epics' attributes are computed for every listed
+    task as in the full build (`prepare_attributes`), the histories read for the
+    recomputed tasks only."""
+    started = time.perf_counter()
+    stage_changed_keys(conn, changed_table, REFRESH_KEYS)
+    prepare_attributes(conn, inputs)
+    lock_reports(conn)
+    for name in _REFRESH_TABLES:
+        fresh_temp_table(conn, name)
+    run_script(conn, _AFFECTED, {})
+    deleted = conn.execute(
+        sa.text(
+            "DELETE FROM report_subepic_returns "
+            "WHERE task_key IN (SELECT key FROM rep_subepic_tasks) "
+            "OR epic_key IN (SELECT key FROM rep_subepic_epics)"
+        )
+    ).rowcount
+    rows = list(listed_rows(conn, inputs, batch_size))
+    columns = [c.name for c in TABLE.columns]
+    copy_rows(conn, TABLE, columns, [[row[c] for c in columns] for row in rows])
+    summary = Summary()
+    for row in rows:
+        summary.add(row)
+    result = ReportResult(TABLE.name, rows=len(rows), preview=summary.top.items())
+    result.extra = {"epics": len(summary.epics), "deleted": deleted}
+    result.seconds["refresh"] = time.perf_counter() - started
     return result

@@ -26,10 +26,18 @@ Two window passes over the history (the second reuses the first's order) and
 one aggregation per (task, status), which also marks the current status's row;
 the other rows of the task take their current status from it (a hash join).
 
-The rows are staged in a temporary table in one statement (one consistent view
-of the history even while a sync commits), then given their status block (a
-Python look-up of the configuration, for the few distinct statuses) and copied
-into the report table in the same transaction.
+One statement writes the report: the query's rows joined with a temporary
+table of status -> block (a Python look-up of the configuration for the few
+distinct statuses of the history, made first), inserted in (task_key, status)
+order, the order of the table's primary key index. Decision: no staging table
+in between (the rows were written to a temporary table, read back and copied:
+about a third of the build's time on the benchmark).
+
+`refresh_time_in_status` recomputes the rows of the tasks of a changed-tasks
+table (see `reports.refreshing`) with the same statement, restricted to their
+keys (`_ROWS`' `{restrict}`): a row depends on its task alone, so the rows of
+the other tasks stay. A key is recomputed as a whole (every live row holding
+it takes part in choosing the one reported, as in the full build).
 """
 
 from __future__ import annotations
@@ -43,7 +51,14 @@ from radiator_assets.metrics.engine import testing_returns, time_in_status
 from radiator_assets.metrics.stays import floor_days
 from radiator_assets.reports.common import ReportInputs, ReportResult
 from radiator_assets.reports.loading import TaskHistory, task_filter, tune_for_reports
-from radiator_assets.reports.writing import TableWriter, copy_rows
+from radiator_assets.reports.refreshing import (
+    CHANGED_TASKS,
+    fresh_temp_table,
+    key_restriction,
+    lock_reports,
+    stage_changed_keys,
+)
+from radiator_assets.reports.writing import copy_rows
 from radiator_assets.storage.report_models import ReportTimeInStatus
 from radiator_assets.storage.unit_of_work import unit_of_work
 
@@ -85,12 +100,12 @@ def task_rows(task: TaskHistory, inputs: ReportInputs) -> list[tuple]:
 
 _DAYS = "GREATEST(0, floor(extract(epoch FROM {end} - {start}) / 86400))::int"
 
+#: the report's rows without their status block; `{restrict}` narrows the keys
 _ROWS = f"""
-CREATE TEMP TABLE rep_time_in_status ON COMMIT DROP AS
 WITH live AS (
     SELECT DISTINCT ON (key) id, key, queue
     FROM tracker_tasks
-    WHERE {task_filter(None)}
+    WHERE {task_filter(None)}{{restrict}}
     ORDER BY key, task_updated_at DESC NULLS LAST, id DESC
 ),
 marked AS (
@@ -133,30 +148,37 @@ JOIN per_status c ON c.task_id = p.task_id AND c.is_current
 JOIN live l ON l.id = p.task_id
 """
 
-_COPY = f"""
+_INSERT = f"""
 INSERT INTO report_time_in_status ({", ".join(COLUMNS)})
 SELECT r.task_key, r.status, r.queue, b.block, r.days, r.current_days, r.entries,
        r.is_current, r.current_status, r.last_change
-FROM rep_time_in_status r
+FROM ({{rows}}) r
 JOIN rep_status_block b ON b.status = r.status
+ORDER BY r.task_key, r.status
 """
 
-_PREVIEW = sa.text(
-    "SELECT task_key, status, days, current_days FROM rep_time_in_status "
-    "WHERE days + current_days > 0 ORDER BY days + current_days DESC, task_key, status LIMIT :n"
+REFRESH_KEYS = "rep_tis_keys"
+
+
+_PREVIEW = (
+    "SELECT task_key, status, days, current_days FROM report_time_in_status "
+    "WHERE days + current_days > 0{restrict} "
+    "ORDER BY days + current_days DESC, task_key, status LIMIT :n"
 )
+_TASKS = "SELECT count(*) FROM report_time_in_status WHERE is_current{restrict}"
 
 
-def stage_rows(conn: Connection, inputs: ReportInputs) -> None:
-    """The report's rows, without their status block, in temporary table
-    rep_time_in_status (dropped at commit); one statement, one view of the history."""
-    tune_for_reports(conn)
-    conn.execute(sa.text(_ROWS), {"as_of": inputs.as_of})
-
-
-def stage_status_blocks(conn: Connection, inputs: ReportInputs) -> None:
-    """Temporary table rep_status_block: the block of every status the staged rows name."""
-    statuses = conn.scalars(sa.text("SELECT DISTINCT status FROM rep_time_in_status")).all()
+def stage_status_blocks(conn: Connection, inputs: ReportInputs, keys: str | None) -> None:
+    """Temporary table rep_status_block: the block of every status in the history of
+    the tasks holding the `keys` (None: every task)."""
+    statuses = conn.scalars(
+        sa.text(
+            "SELECT DISTINCT status FROM tracker_task_history "
+            f"WHERE start_date <= :as_of{_history_restriction(keys)}"
+        ),
+        {"as_of": inputs.as_of},
+    ).all()
+    fresh_temp_table(conn, "rep_status_block")
     conn.execute(
         sa.text(
             "CREATE TEMP TABLE rep_status_block (status text PRIMARY KEY, block text NOT NULL) "
@@ -167,17 +189,55 @@ def stage_status_blocks(conn: Connection, inputs: ReportInputs) -> None:
     copy_rows(conn, sa.table("rep_status_block"), ["status", "block"], rows)  # type: ignore[arg-type]
 
 
+def _history_restriction(keys: str | None) -> str:
+    if keys is None:
+        return ""
+    return f" AND task_id IN (SELECT id FROM tracker_tasks WHERE true{key_restriction(keys)})"
+
+
+def write_rows(conn: Connection, inputs: ReportInputs, keys: str | None) -> ReportResult:
+    """Insert the rows of the tasks holding the `keys` (None: all; their old rows
+    already deleted) in the caller's transaction; the preview and task count are theirs."""
+    tune_for_reports(conn)
+    stage_status_blocks(conn, inputs, keys)
+    restrict = key_restriction(keys)
+    rows = conn.execute(
+        sa.text(_INSERT.format(rows=_ROWS.format(restrict=restrict))), {"as_of": inputs.as_of}
+    ).rowcount
+    mine = key_restriction(keys, "task_key")
+    preview = conn.execute(sa.text(_PREVIEW.format(restrict=mine)), {"n": PREVIEW_ROWS})
+    result = ReportResult(TABLE.name, rows=rows, preview=[dict(r) for r in preview.mappings()])
+    result.extra = {"tasks": conn.scalar(sa.text(_TASKS.format(restrict=mine)))}
+    return result
+
+
 def build_time_in_status(engine: Engine, inputs: ReportInputs) -> ReportResult:
     """Replace report_time_in_status (every queue)."""
     started = time.perf_counter()
     with unit_of_work(engine) as conn:
-        stage_rows(conn, inputs)
-        stage_status_blocks(conn, inputs)
-        TableWriter(conn, TABLE, COLUMNS)  # takes the reports' write lock, deletes the rows
-        rows = conn.execute(sa.text(_COPY)).rowcount
-        preview = [dict(r) for r in conn.execute(_PREVIEW, {"n": PREVIEW_ROWS}).mappings()]
-        tasks = conn.scalar(sa.text("SELECT count(DISTINCT task_key) FROM rep_time_in_status"))
-    result = ReportResult(TABLE.name, rows=rows, preview=preview)
-    result.extra = {"tasks": tasks}
+        lock_reports(conn)
+        conn.execute(TABLE.delete())
+        result = write_rows(conn, inputs, None)
     result.seconds["build"] = time.perf_counter() - started
+    return result
+
+
+def refresh_time_in_status(
+    conn: Connection, inputs: ReportInputs, changed_table: str = CHANGED_TASKS
+) -> ReportResult:
+    """Recompute, in the caller's transaction, the rows of the tasks in `changed_table`.
+
+    Rule: the rows under every key of a changed task (current and earlier keys) are
+    deleted, and the rows of the live tasks holding those keys are inserted as the
+    full build computes them. Nothing else changes: a task's rows depend on its own
+    history and row only (and on as_of, which the change detector accounts for by
+    listing the tasks whose open-stay days moved)."""
+    started = time.perf_counter()
+    stage_changed_keys(conn, changed_table, REFRESH_KEYS)
+    lock_reports(conn)
+    mine = key_restriction(REFRESH_KEYS, "task_key")
+    deleted = conn.execute(sa.text(f"DELETE FROM report_time_in_status WHERE true{mine}")).rowcount
+    result = write_rows(conn, inputs, REFRESH_KEYS)
+    result.extra["deleted"] = deleted
+    result.seconds["refresh"] = time.perf_counter() - started
     return result
