@@ -37,14 +37,15 @@ TABLES = ("report_time_in_status", "report_testing_returns", "report_subepic_ret
 BUILDS = (build_time_in_status, build_testing_returns, build_subepic_returns)
 REFRESHES = (refresh_time_in_status, refresh_testing_returns, refresh_subepic_returns)
 START = DEFAULT_NOW - timedelta(days=3)
-ROUNDS = 6
-DAY = 86400
+#: hours as_of moves per round: across day boundaries, and not at all (then the changed
+#: table holds only the modified tasks, and a missing expansion to their epics shows)
+STEPS = (0, 3, 0, 26, 0, 20, 0, 9)
 
 
 @pytest.fixture(scope="module")
 def config() -> MetricsConfig:
     return MetricsConfig.default().model_copy(
-        update={"subepic_returns": SubepicReturns(start_date=date(2024, 9, 1))}
+        update={"subepic_returns": SubepicReturns(start_date=date(2023, 1, 1))}
     )
 
 
@@ -217,9 +218,10 @@ def change_round(conn: Connection, rng: random.Random, n: int, as_of: datetime) 
         if epic:
             conn.execute(
                 sa.text(
-                    "UPDATE tracker_tasks SET summary = summary || ' *', team = :team WHERE id = :t"
+                    "UPDATE tracker_tasks SET summary = summary || ' *', team = :team, "
+                    "prodteam = NULL WHERE id = :t"
                 ),
-                {"t": epic[0], "team": f"Team {n}"},
+                {"t": epic[0], "team": rng.choice([None, f"Team {n}"])},
             )
             changed.add(epic[0])
     elif kind == 2:  # a task is deleted, another added to an epic
@@ -229,7 +231,12 @@ def change_round(conn: Connection, rng: random.Random, n: int, as_of: datetime) 
             {"t": task[0], "at": as_of},
         )
         changed.add(task[0])
-        changed.add(add_task(conn, rng, n, rng.choice(epics), as_of - timedelta(hours=10)))
+        # created 40 days before the epic's other tasks: the month of the whole epic changes
+        epic = rng.choice(epics)
+        first = conn.scalar(
+            sa.text("SELECT min(created_at) FROM tracker_tasks WHERE epic_key = :e"), {"e": epic}
+        )
+        changed.add(add_task(conn, rng, n, epic, first - timedelta(days=40)))
     else:  # a task moves to a new key (the old one kept in aliases); a linked task changes
         task = pick(conn, rng, f"{fullstack} AND epic_key IS NOT NULL")
         conn.execute(
@@ -280,8 +287,8 @@ def test_refreshing_the_changed_tasks_gives_the_full_build(org_db: Engine, confi
     rng = random.Random(2024)
     as_of = START
     build_all(org_db, ReportInputs.of(config, as_of))
-    for n in range(ROUNDS):
-        new_as_of = as_of + timedelta(hours=rng.choice([1, 3, 9, 20, 26]))
+    for n, hours in enumerate(STEPS):
+        new_as_of = as_of + timedelta(hours=hours)
         with unit_of_work(org_db) as conn:
             changed = change_round(conn, rng, n, new_as_of)
             changed |= moved_by_as_of(conn, as_of, new_as_of)
