@@ -30,6 +30,7 @@ from radiator_assets.reports.loading import (
     queue_params,
     snapshot,
     task_filter,
+    tune_for_reports,
 )
 from radiator_assets.reports.refreshing import (
     CHANGED_TASKS,
@@ -440,6 +441,7 @@ def refresh_testing_returns(
     the stored task rows."""
     started = time.perf_counter()
     table = ReportTestingReturns.__table__
+    tune_for_reports(conn)
     stage_changed_keys(conn, changed_table, REFRESH_KEYS)
     lock_reports(conn)
     tasks = key_restriction(REFRESH_KEYS)

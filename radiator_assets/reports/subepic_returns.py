@@ -48,7 +48,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.reports.common import ReportInputs, ReportResult, TopN, midnight
-from radiator_assets.reports.loading import DEFAULT_BATCH_SIZE, TaskHistory, snapshot, stream_tasks
+from radiator_assets.reports.loading import (
+    DEFAULT_BATCH_SIZE,
+    TaskHistory,
+    snapshot,
+    stream_tasks,
+    tune_for_reports,
+)
 from radiator_assets.reports.refreshing import (
     CHANGED_TASKS,
     fresh_temp_table,
@@ -299,6 +305,7 @@ def refresh_subepic_returns(
     task as in the full build (`prepare_attributes`), the histories read for the
     recomputed tasks only."""
     started = time.perf_counter()
+    tune_for_reports(conn)
     stage_changed_keys(conn, changed_table, REFRESH_KEYS)
     prepare_attributes(conn, inputs)
     lock_reports(conn)
@@ -308,8 +315,8 @@ def refresh_subepic_returns(
     deleted = conn.execute(
         sa.text(
             "DELETE FROM report_subepic_returns "
-            "WHERE task_key IN (SELECT key FROM rep_subepic_tasks) "
-            "OR epic_key IN (SELECT key FROM rep_subepic_epics)"
+            "WHERE task_key = ANY(ARRAY(SELECT key FROM rep_subepic_tasks)) "
+            "OR epic_key = ANY(ARRAY(SELECT key FROM rep_subepic_epics))"
         )
     ).rowcount
     rows = list(listed_rows(conn, inputs, batch_size))
