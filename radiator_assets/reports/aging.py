@@ -6,8 +6,10 @@ current raw stay, to as_of), days since work started (engine's `work_started`)
 and since creation, against the p85 of the team's closed stays in that status.
 
 The p85 is computed in SQL over every closed (as of as_of) raw stay of the
-team's product tasks, finished or not: `percentile_cont(0.85)` is the same
-linear interpolation between closest ranks as `aggregate.p85` (a test checks).
+team's product tasks, finished or not, from the histogram report_aging_stay_days
+(team, status, days -> stays), kept by delta between builds (`update_stay_days`):
+the same linear interpolation between closest ranks as `percentile_cont(0.85)` and
+`aggregate.p85` (a test checks).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from radiator_assets.metrics.stays import floor_days
+from radiator_assets.reports.changes import Appender
 from radiator_assets.reports.common import ReportInputs, ReportResult, TopN
 from radiator_assets.reports.loading import queue_params, task_filter
 from radiator_assets.reports.task_view import TaskView
@@ -45,35 +48,148 @@ def create_author_teams(conn: Connection, inputs: ReportInputs) -> None:
     copy_rows(conn, sa.table("rep_author_team"), ["author", "team"], rows)  # type: ignore[arg-type]
 
 
-def team_status_p85(conn: Connection, inputs: ReportInputs) -> dict[tuple[str, str], float]:
-    """(team, status) -> p85 of the days of closed raw stays; needs `create_author_teams`."""
-    queues = [inputs.config.queues.product]
-    rows = conn.execute(
-        sa.text(
-            "SELECT COALESCE(m.team, :no_team) AS team, h.status, "
-            "percentile_cont(0.85) WITHIN GROUP ("
-            "  ORDER BY floor(extract(epoch FROM h.end_date - h.start_date) / 86400)) AS p85 "
-            "FROM tracker_task_history h "
-            f"JOIN (SELECT id, author FROM tracker_tasks WHERE {task_filter(queues)}) t "
-            "  ON t.id = h.task_id "
-            "LEFT JOIN rep_author_team m ON m.author = t.author "
-            "WHERE h.end_date IS NOT NULL AND h.end_date <= :as_of "
-            "GROUP BY 1, 2"
-        ),
-        {"as_of": inputs.as_of, "no_team": inputs.config.teams.no_team, **queue_params(queues)},
-    )
+#: the closed (as of as_of) stays of the visible product tasks (`rep_fp`), per task, team,
+#: status and whole days; `{changed}` limits them to the recomputed tasks
+_STAY_DAYS = """
+CREATE TEMP TABLE rep_stay_days ON COMMIT DROP AS
+SELECT h.task_id, COALESCE(m.team, :no_team) AS team, h.status,
+       floor(extract(epoch FROM h.end_date - h.start_date) / 86400)::int AS days,
+       count(*) AS stays
+FROM tracker_task_history h
+JOIN rep_fp f ON f.task_id = h.task_id
+JOIN tracker_tasks t ON t.id = h.task_id
+LEFT JOIN rep_author_team m ON m.author = t.author
+WHERE h.end_date IS NOT NULL AND h.end_date <= :as_of{changed}
+GROUP BY 1, 2, 3, 4
+"""
+
+_DELTA = """
+INSERT INTO report_aging_stay_days (team, status, days, stays)
+SELECT team, status, days, sum(stays) FROM (
+    SELECT team, status, days, stays FROM rep_stay_days
+    UNION ALL
+    SELECT e ->> 0, e ->> 1, (e ->> 2)::int, -(e ->> 3)::bigint
+    FROM report_build_tasks b CROSS JOIN LATERAL jsonb_array_elements(b.state -> 's') e
+    WHERE b.family = :family AND b.task_id IN (SELECT task_id FROM rep_changed_ids)
+) d
+GROUP BY 1, 2, 3 HAVING sum(stays) <> 0
+ON CONFLICT (team, status, days) DO UPDATE SET stays = report_aging_stay_days.stays + excluded.stays
+"""
+
+# percentile_cont(0.85) of the days the histogram counts: PostgreSQL's own formula
+# (orderedsetaggs.c: rank = 0.85 * (n - 1) in float8, lo + (rank - floor rank) * (hi - lo)),
+# which is also aggregate.p85's, over the rows at 0-based positions floor(rank), ceil(rank).
+_P85 = """
+CREATE TEMP TABLE rep_p85 ON COMMIT DROP AS
+WITH c AS (
+    SELECT team, status, days, stays,
+           sum(stays) OVER (PARTITION BY team, status ORDER BY days) - stays AS before,
+           sum(stays) OVER (PARTITION BY team, status) AS total
+    FROM report_aging_stay_days
+),
+r AS (SELECT DISTINCT team, status, 0.85::float8 * (total - 1) AS rank FROM c)
+SELECT r.team, r.status,
+       lo.days::float8 + (r.rank - floor(r.rank)) * (hi.days::float8 - lo.days::float8) AS p85
+FROM r
+JOIN c lo ON lo.team = r.team AND lo.status = r.status
+ AND floor(r.rank) >= lo.before AND floor(r.rank) < lo.before + lo.stays
+JOIN c hi ON hi.team = r.team AND hi.status = r.status
+ AND ceil(r.rank) >= hi.before AND ceil(r.rank) < hi.before + hi.stays
+"""
+
+_STATES = """
+INSERT INTO rep_task_state (task_id, state)
+SELECT task_id, jsonb_build_object('s', jsonb_agg(jsonb_build_array(team, status, days, stays)))
+FROM rep_stay_days GROUP BY task_id
+ON CONFLICT (task_id) DO UPDATE
+SET state = COALESCE(rep_task_state.state, '{}'::jsonb) || excluded.state
+"""
+
+
+def update_stay_days(
+    conn: Connection, inputs: ReportInputs, *, family: str, full: bool
+) -> dict[tuple[str, str], float]:
+    """Bring the histogram report_aging_stay_days to as_of and return (team, status) ->
+    p85 of the days of closed raw stays (also in the temporary table rep_p85).
+
+    Full: rebuilt from every visible product task (`rep_fp` of `changes.plan_changes`;
+    needs `create_author_teams`). Incremental: the recomputed tasks' stored
+    contributions (state "s") are subtracted and their new ones added. A GROUP BY
+    over the stays (hashed) replaces the sort of all of them per group that
+    percentile_cont needed."""
+    params = {"as_of": inputs.as_of, "no_team": inputs.config.teams.no_team, "family": family}
+    changed = "" if full else " AND h.task_id IN (SELECT task_id FROM rep_changed_ids)"
+    conn.execute(sa.text(_STAY_DAYS.format(changed=changed)), params)
+    if full:
+        conn.execute(sa.text("DELETE FROM report_aging_stay_days"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO report_aging_stay_days (team, status, days, stays) "
+                "SELECT team, status, days, sum(stays) FROM rep_stay_days GROUP BY 1, 2, 3"
+            )
+        )
+    else:
+        conn.execute(sa.text(_DELTA), params)
+        conn.execute(sa.text("DELETE FROM report_aging_stay_days WHERE stays = 0"))
+    conn.execute(sa.text(_P85))
+    rows = conn.execute(sa.text("SELECT team, status, p85 FROM rep_p85"))
     return {(r.team, r.status): float(r.p85) for r in rows}
+
+
+def store_stay_states(conn: Connection) -> None:
+    """Each recomputed task's closed stays (rep_stay_days) into its state "s" (after the
+    rows of the pass are in rep_task_state)."""
+    conn.execute(sa.text(_STATES))
+
+
+def refresh_p85(conn: Connection) -> int:
+    """Set team_status_p85 and over_p85 of every stored aging row from rep_p85 (the
+    rows of unchanged tasks keep their ages; only their team's p85 moved)."""
+    return conn.execute(
+        sa.text(
+            "UPDATE report_aging_wip a SET team_status_p85 = n.p85, "
+            "over_p85 = a.age_in_status > n.p85 "
+            "FROM (SELECT w.task_key, p.p85 FROM report_aging_wip w LEFT JOIN rep_p85 p "
+            "      ON p.team = w.team AND p.status = w.current_status) n "
+            "WHERE n.task_key = a.task_key AND a.team_status_p85 IS DISTINCT FROM n.p85"
+        )
+    ).rowcount
+
+
+def stored_result(conn: Connection) -> ReportResult:
+    """The result of the stored table (an incremental build saw only the changed rows)."""
+    result = ReportResult(
+        TABLE.name, rows=conn.scalar(sa.select(sa.func.count()).select_from(TABLE))
+    )
+    preview = conn.execute(
+        sa.text(
+            "SELECT task_key, team, current_status, age_in_status, team_status_p85 "
+            f"FROM {TABLE.name} ORDER BY age_in_status DESC, task_key LIMIT {PREVIEW_ROWS}"
+        )
+    )
+    result.preview = [dict(r) for r in preview.mappings()]
+    over = conn.scalar(sa.text(f"SELECT count(*) FILTER (WHERE over_p85) FROM {TABLE.name}"))
+    result.thresholds = {"age in status > team p85": over}
+    return result
 
 
 class AgingCollector:
     """Writes report_aging_wip rows as tasks stream by."""
 
     def __init__(
-        self, conn: Connection, inputs: ReportInputs, p85: dict[tuple[str, str], float]
+        self,
+        conn: Connection,
+        inputs: ReportInputs,
+        p85: dict[tuple[str, str], float],
+        *,
+        replace: bool = True,
     ) -> None:
+        """`replace`: the table is replaced (a full build); else rows are appended."""
         self.inputs = inputs
         self.p85 = p85
-        self.writer = TableWriter(conn, TABLE, COLUMNS)
+        self.writer = (
+            TableWriter(conn, TABLE, COLUMNS) if replace else Appender(conn, TABLE, COLUMNS)
+        )
         self.oldest = TopN(PREVIEW_ROWS, key=lambda r: r["age_in_status"])
         self.over = 0
 

@@ -29,8 +29,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from radiator_assets.reports.changes import Appender
 from radiator_assets.reports.common import ReportInputs, ReportResult, TopN
 from radiator_assets.reports.task_view import TaskView
 from radiator_assets.reports.writing import TableWriter
@@ -92,8 +94,11 @@ def details_row(view: TaskView, returns: tuple[int, int, int]) -> dict[str, Any]
 class DetailsCollector:
     """Writes the rows of report_ttm_details as tasks stream by (COPY in batches)."""
 
-    def __init__(self, conn: Connection, inputs: ReportInputs) -> None:
-        self.writer = TableWriter(conn, TABLE, COLUMNS)
+    def __init__(self, conn: Connection, inputs: ReportInputs, *, replace: bool = True) -> None:
+        """`replace`: the table is replaced (a full build); else rows are appended."""
+        self.writer = (
+            TableWriter(conn, TABLE, COLUMNS) if replace else Appender(conn, TABLE, COLUMNS)
+        )
         self.slowest = TopN(PREVIEW_ROWS, key=lambda r: (r["finished"], r["ttm"] or 0))
         thresholds = inputs.config.thresholds
         self.limits = {metric: thresholds.for_metric(metric) for metric in THRESHOLD_METRICS}
@@ -123,3 +128,28 @@ class DetailsCollector:
 
     def _labels(self) -> list[str]:
         return [f"{m} > {v}" for m, v in self.limits.items() if v is not None]
+
+
+def stored_result(conn: Connection, inputs: ReportInputs) -> ReportResult:
+    """The result of the stored table (an incremental build saw only the changed rows)."""
+    rows, finished = conn.execute(
+        sa.text(f"SELECT count(*), count(*) FILTER (WHERE finished) FROM {TABLE.name}")
+    ).one()
+    result = ReportResult(TABLE.name, rows=rows)
+    preview = conn.execute(
+        sa.text(
+            f"SELECT {', '.join(PREVIEW_COLUMNS)} FROM {TABLE.name} "
+            f"ORDER BY finished DESC, COALESCE(ttm, 0) DESC, task_key LIMIT {PREVIEW_ROWS}"
+        )
+    )
+    result.preview = [dict(r) for r in preview.mappings()]
+    thresholds = inputs.config.thresholds
+    for metric in THRESHOLD_METRICS:
+        limit = thresholds.for_metric(metric)
+        if limit is not None:
+            result.thresholds[f"{metric} > {limit}"] = conn.scalar(
+                sa.text(f"SELECT count(*) FROM {TABLE.name} WHERE finished AND {metric} > :limit"),
+                {"limit": limit},
+            )
+    result.extra = {"finished": finished, "unfinished": rows - finished}
+    return result

@@ -19,6 +19,7 @@ from bisect import bisect_left, bisect_right
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from radiator_assets.metrics.config import BLOCKS
@@ -30,6 +31,7 @@ from radiator_assets.storage.report_models import ReportFlowWeekly
 TABLE = ReportFlowWeekly.__table__
 BLOCK_COLUMNS = {block: ("paused" if block == "pause" else block) for block in BLOCKS}
 WIP_BLOCKS = ("discovery", "delivery")
+BLOCK_INDEX = {block: i for i, block in enumerate(BLOCKS)}
 
 
 class FlowCollector:
@@ -65,33 +67,70 @@ class FlowCollector:
         i = bisect_right(self.starts, moment) - 1
         return i if 0 <= i < self._n else None
 
-    def add(self, view: TaskView) -> None:
+    def contribution(self, view: TaskView) -> list[Any] | None:
+        """The task's share of the table, `[team, arrival week, throughput week, spans]`
+        (weeks as indices, None when outside; spans `[block index, lo, hi]` add 1 to
+        the block from week end `lo` up to `hi`): what an incremental build stores per
+        task to subtract it later. None when there are no weeks."""
         if not self._n:
-            return
-        team = view.team
-        self._team(team)
+            return None
         arrived = self._week_index(view.task.created)
-        if arrived is not None:
-            self.arrivals[team][arrived] += 1
         completed = view.metrics.completed
+        done_week = None
         if view.metrics.finished and completed is not None:
             done_week = self._week_index(completed)
-            if done_week is not None:
-                self.throughput[team][done_week] += 1
-        diff = self.diff[team]
         block = self.inputs.config.block
         ends = self.ends
+        spans: list[list[int]] = []
         for stay in view.filtered:
             lo = bisect_left(ends, stay.start)
             hi = self._n if stay.end is None else bisect_left(ends, stay.end)
             if hi > lo:
-                column = diff[block(stay.status)]
-                column[lo] += 1
-                column[hi] -= 1
+                spans.append([BLOCK_INDEX[block(stay.status)], lo, hi])
+        return [view.team, arrived, done_week, spans]
 
-    def rows(self) -> list[dict[str, Any]]:
+    def apply(self, contribution: list[Any], sign: int = 1) -> None:
+        """Add (`sign` 1) or subtract (-1) a task's `contribution`."""
+        team, arrived, done_week, spans = contribution
+        self._team(team)
+        if arrived is not None:
+            self.arrivals[team][arrived] += sign
+        if done_week is not None:
+            self.throughput[team][done_week] += sign
+        diff = self.diff[team]
+        for block, lo, hi in spans:
+            column = diff[BLOCKS[block]]
+            column[lo] += sign
+            column[hi] -= sign
+
+    def add(self, view: TaskView) -> list[Any] | None:
+        """Count the task in; returns its `contribution`."""
+        contribution = self.contribution(view)
+        if contribution is not None:
+            self.apply(contribution)
+        return contribution
+
+    def load(self, conn: Connection) -> None:
+        """Start from the stored table (an incremental build: same weeks, see the grain):
+        its weekly counts become the arrivals, throughput and block differences."""
+        index = {week: i for i, week in enumerate(self.weeks)}
+        rows = conn.execute(sa.select(TABLE).order_by(TABLE.c.team, TABLE.c.week_start))
+        previous: dict[str, dict[str, int]] = {}
+        for row in rows.mappings():
+            team, i = row["team"], index[row["week_start"]]
+            self._team(team)
+            self.arrivals[team][i] = row["arrivals"]
+            self.throughput[team][i] = row["throughput"]
+            before = previous.setdefault(team, dict.fromkeys(BLOCKS, 0))
+            for block in BLOCKS:
+                count = row[BLOCK_COLUMNS[block]]
+                self.diff[team][block][i] = count - before[block]
+                before[block] = count
+
+    def rows(self, teams: set[str] | None = None) -> list[dict[str, Any]]:
+        """The table's rows, of `teams` (default: every team seen)."""
         out: list[dict[str, Any]] = []
-        for team in sorted(self.arrivals):
+        for team in sorted(self.arrivals if teams is None else teams & self.arrivals.keys()):
             running = dict.fromkeys(BLOCKS, 0)
             cumulative_in = cumulative_out = 0
             for i, week in enumerate(self.weeks):
@@ -113,9 +152,10 @@ class FlowCollector:
                 )
         return out
 
-    def write(self, conn: Connection) -> ReportResult:
+    def write(self, conn: Connection, teams: set[str] | None = None) -> ReportResult:
+        """Replace the table (with the rows of `teams`, default every team seen)."""
         writer = TableWriter(conn, TABLE)
-        rows = self.rows()
+        rows = self.rows(teams)
         writer.write_many([[r[c.name] for c in TABLE.columns] for r in rows])
         result = ReportResult(TABLE.name, rows=writer.close())
         if self.weeks:
@@ -125,5 +165,5 @@ class FlowCollector:
                 for r in rows
                 if r["week_start"] == last
             ]
-        result.extra = {"weeks": len(self.weeks), "teams": len(self.arrivals)}
+        result.extra = {"weeks": len(self.weeks), "teams": len({r["team"] for r in rows})}
         return result

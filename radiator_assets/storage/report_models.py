@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from radiator_assets.storage.models import TZ, Base
@@ -611,3 +612,81 @@ HISTORY_TABLES: dict[str, sa.Table] = {
     model.__table__.name: model.__table__  # type: ignore[misc]
     for model in (ReportSummaryHistory, ReportFlowHistory)
 }
+
+
+# --------------------------------------------------------------------------- incremental builds
+# Bookkeeping of incremental report builds (radiator_assets.reports.changes): not reports,
+# never exported, but labelled like the report tables all the same.
+
+
+class ReportBuild(Base):
+    """The last committed build of one report family: what an incremental build starts from."""
+
+    __tablename__ = "report_builds"
+
+    family: Mapped[str] = mapped_column(
+        sa.String(64),
+        primary_key=True,
+        comment="report family, e.g. 'product'",
+        info={"ru": "Семейство отчётов"},
+    )
+    as_of: Mapped[datetime] = mapped_column(
+        TZ, comment="the instant the build described", info={"ru": "На дату"}
+    )
+    config_hash: Mapped[str] = mapped_column(
+        sa.Text, comment="hash of the metrics configuration used", info={"ru": "Хеш конфигурации"}
+    )
+    grain: Mapped[str] = mapped_column(
+        sa.Text,
+        comment="the coarse as_of-dependent shape of the reports (e.g. their weeks); "
+        "a change forces a full build",
+        info={"ru": "Зерно"},
+    )
+    built_at: Mapped[datetime] = mapped_column(
+        TZ, comment="when the build committed", info={"ru": "Построено"}
+    )
+
+
+class ReportBuildTask(Base):
+    """Per family and task: the fingerprint the last build saw and the task's contribution
+    to the family's aggregates (`state`), so an incremental build can subtract it."""
+
+    __tablename__ = "report_build_tasks"
+    __table_args__ = (
+        sa.Index("ix_report_build_tasks_family_recompute_at", "family", "recompute_at"),
+    )
+
+    family: Mapped[str] = mapped_column(
+        sa.String(64), primary_key=True, info={"ru": "Семейство отчётов"}
+    )
+    task_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, info={"ru": "ID задачи"})
+    task_key: Mapped[str] = mapped_column(sa.Text, info={"ru": "Ключ задачи"})
+    fingerprint: Mapped[str] = mapped_column(
+        sa.Text,
+        comment="task row xmin, count/sum(id)/sum(xmin) of its history",
+        info={"ru": "Отпечаток"},
+    )
+    state: Mapped[dict | None] = mapped_column(
+        JSONB,
+        nullable=True,
+        comment="the task's contribution to the aggregates",
+        info={"ru": "Вклад"},
+    )
+    recompute_at: Mapped[datetime | None] = mapped_column(
+        TZ,
+        nullable=True,
+        comment="the earliest as_of at which the task's as_of-dependent values change",
+        info={"ru": "Пересчитать с"},
+    )
+
+
+class ReportAgingStayDays(Base):
+    """Histogram of the closed stays of visible product tasks: per team, status and length in
+    days, how many stays; report_aging_wip's team p85 is read from it."""
+
+    __tablename__ = "report_aging_stay_days"
+
+    team: Mapped[str] = mapped_column(NAME, primary_key=True, info={"ru": "Команда"})
+    status: Mapped[str] = mapped_column(NAME, primary_key=True, info={"ru": "Статус"})
+    days: Mapped[int] = mapped_column(sa.Integer, primary_key=True, info={"ru": "Дней"})
+    stays: Mapped[int] = mapped_column(sa.BigInteger, info={"ru": "Пребываний"})

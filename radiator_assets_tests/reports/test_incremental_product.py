@@ -1,0 +1,271 @@
+"""Incremental product builds equal full ones: a seeded random series of syncs (stays
+appended, histories rewritten, tasks deleted, moved out of the query or added, open
+stays closed, linked implementation tasks changed, authors changed) and as_of moves
+(minutes, hours, across days and Mondays), each followed by an incremental build in
+one database and a full build in a twin; the four tables must be identical."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from radiator_assets.emulator import generate_org
+from radiator_assets.metrics.config import MetricsConfig
+from radiator_assets.reports.common import ReportInputs
+from radiator_assets.reports.product import PRODUCT_REPORTS, build_product_reports
+from radiator_assets.storage.unit_of_work import unit_of_work
+from radiator_assets_tests.reports.seed import load_org
+
+START = datetime(2025, 5, 15, 12, tzinfo=UTC)  # inside the org's history: clipping matters
+STEPS = 24
+ORDER = {
+    "report_ttm_details": "task_key",
+    "report_ttm_summary": "period, dimension, name",
+    "report_flow_weekly": "team, week_start",
+    "report_aging_wip": "task_key",
+}
+
+
+@pytest.fixture(scope="module")
+def config() -> MetricsConfig:
+    config = MetricsConfig.default()
+    authors = {f"Author {i}": f"Team {'ABCD'[i % 4]}" for i in range(1, 41, 3)}
+    teams = config.teams.model_copy(update={"authors": authors, "leads": {"Team A": "Lead A"}})
+    return config.model_copy(update={"teams": teams})
+
+
+@pytest.fixture(scope="module")
+def twins(module_database) -> tuple[Engine, Engine]:
+    """Two databases holding the same emulated organisation (300 product tasks) and a
+    few implementation tasks linked to product tasks."""
+    org = generate_org(seed=5, n_issues=300)
+    engines = (module_database(), module_database())
+    for engine in engines:
+        load_org(engine, org)
+        add_implementation_tasks(engine)
+    return engines
+
+
+def sql(engines: tuple[Engine, ...], statement: str, **params) -> None:
+    for engine in engines:
+        with unit_of_work(engine) as conn:
+            conn.execute(sa.text(statement), params)
+
+
+def add_implementation_tasks(engine: Engine) -> None:
+    """FULLSTACK-1..6, each linked (relates) to a product task, with a testing return."""
+    with unit_of_work(engine) as conn:
+        products = conn.execute(
+            sa.text("SELECT tracker_id, key FROM tracker_tasks ORDER BY key LIMIT 6")
+        ).all()
+        for i, (tracker_id, key) in enumerate(products, 1):
+            link = {
+                "type": {"id": "relates"},
+                "direction": "outward",
+                "object": {"id": tracker_id, "key": key},
+            }
+            task_id = conn.scalar(
+                sa.text(
+                    "INSERT INTO tracker_tasks (tracker_id, key, queue, summary, status, author, "
+                    "links, full_data, created_at, task_updated_at) VALUES (:tid, :key, "
+                    "'FULLSTACK', 'impl', 'Testing', 'Author 1', CAST(:links AS jsonb), '{}', "
+                    ":created, :created) RETURNING id"
+                ),
+                {
+                    "tid": f"impl-{i}",
+                    "key": f"FULLSTACK-{i}",
+                    "links": json.dumps([link]),
+                    "created": START - timedelta(days=30),
+                },
+            )
+            add_stays(
+                conn,
+                task_id,
+                START - timedelta(days=30),
+                ["In Progress", "Testing", "In Progress", "Testing"],
+                timedelta(days=2),
+            )
+
+
+def add_stays(conn, task_id: int, start: datetime, statuses: list[str], step: timedelta) -> None:
+    """Append contiguous stays (the last open) from `start`, after closing the open one."""
+    conn.execute(
+        sa.text(
+            "UPDATE tracker_task_history SET end_date = :at WHERE task_id = :t AND end_date IS NULL"
+        ),
+        {"at": start, "t": task_id},
+    )
+    for n, status in enumerate(statuses):
+        conn.execute(
+            sa.text(
+                "INSERT INTO tracker_task_history (task_id, tracker_id, status, status_key, "
+                "start_date, end_date) VALUES (:t, 'x', :s, :s, :a, :b)"
+            ),
+            {
+                "t": task_id,
+                "s": status,
+                "a": start + n * step,
+                "b": None if n == len(statuses) - 1 else start + (n + 1) * step,
+            },
+        )
+
+
+def statuses(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.scalars(sa.text("SELECT DISTINCT status FROM tracker_task_history")))
+
+
+def pick(
+    engine: Engine, rng: random.Random, where: str = "queue = 'CPO'"
+) -> tuple[int, str] | None:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                f"SELECT id, key FROM tracker_tasks WHERE {where} AND deleted_at IS NULL "
+                "AND out_of_query_since IS NULL ORDER BY key"
+            )
+        ).all()
+    return tuple(rng.choice(rows)) if rows else None
+
+
+def key_id(engine: Engine, key: str) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(sa.text("SELECT id FROM tracker_tasks WHERE key = :k"), {"k": key})
+
+
+def random_change(engines, rng: random.Random, as_of: datetime, names: list[str], n: int) -> str:
+    """One random sync-like change, the same in both databases (by key)."""
+    kind = rng.choice(
+        [
+            "append",
+            "append",
+            "rewrite",
+            "delete",
+            "out_of_query",
+            "new",
+            "close",
+            "linked",
+            "author",
+        ]
+    )
+    target = pick(engines[0], rng, "queue = 'FULLSTACK'" if kind == "linked" else "queue = 'CPO'")
+    if target is None:
+        return "none"
+    key = target[1]
+    moment = as_of + timedelta(minutes=rng.randint(-3000, 600))
+    new = [rng.choice(names) for _ in range(rng.randint(1, 3))]
+    if kind == "linked":
+        new = ["Testing", "In Progress", "Testing"][: rng.randint(1, 3)]
+    step = timedelta(minutes=rng.choice([2, 30, 900, 3000]))
+    status = rng.choice(names)
+    author = f"Author {rng.randint(1, 40)}"
+    for engine in engines:
+        task_id = key_id(engine, key)
+        with unit_of_work(engine) as conn:
+            if kind in ("append", "linked"):
+                last = conn.scalar(
+                    sa.text("SELECT max(start_date) FROM tracker_task_history WHERE task_id = :t"),
+                    {"t": task_id},
+                )
+                at = max(moment, (last or moment) + timedelta(minutes=1))
+                add_stays(conn, task_id, at, new, step)
+            elif kind == "rewrite":
+                conn.execute(
+                    sa.text(
+                        "UPDATE tracker_task_history SET status = :s, "
+                        "start_date = start_date - interval '1 hour' "
+                        "WHERE id = (SELECT max(id) FROM tracker_task_history WHERE task_id = :t)"
+                    ),
+                    {"t": task_id, "s": status},
+                )
+            elif kind == "delete":
+                conn.execute(
+                    sa.text("UPDATE tracker_tasks SET deleted_at = :m WHERE id = :t"),
+                    {"t": task_id, "m": moment},
+                )
+            elif kind == "out_of_query":
+                conn.execute(
+                    sa.text("UPDATE tracker_tasks SET out_of_query_since = :m WHERE id = :t"),
+                    {"t": task_id, "m": moment},
+                )
+            elif kind == "close":
+                conn.execute(
+                    sa.text(
+                        "UPDATE tracker_task_history "
+                        "SET end_date = start_date + interval '7 minutes' "
+                        "WHERE task_id = :t AND end_date IS NULL"
+                    ),
+                    {"t": task_id},
+                )
+            elif kind == "author":
+                conn.execute(
+                    sa.text("UPDATE tracker_tasks SET author = :a WHERE id = :t"),
+                    {"t": task_id, "a": author},
+                )
+            if kind == "new":
+                new_id = conn.scalar(
+                    sa.text(
+                        "INSERT INTO tracker_tasks (tracker_id, key, queue, summary, status, "
+                        "author, links, full_data, created_at, task_updated_at) "
+                        "VALUES (:tid, :key, 'CPO', 'new', 'x', "
+                        ":author, '[]', '{}', :c, :c) RETURNING id"
+                    ),
+                    {"tid": f"new-{n}", "key": f"CPO-{9000 + n}", "author": author, "c": moment},
+                )
+                add_stays(conn, new_id, moment, new, step)
+    return kind
+
+
+def table_rows(engine: Engine) -> dict[str, list[tuple]]:
+    with engine.connect() as conn:
+        return {
+            table: [
+                tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY {order}"))
+            ]
+            for table, order in ORDER.items()
+        }
+
+
+def advance(rng: random.Random) -> timedelta:
+    """Mostly minutes and hours (a sensor's ticks), sometimes across a day or a Monday."""
+    return rng.choice(
+        [
+            timedelta(minutes=rng.randint(1, 30)),
+            timedelta(minutes=rng.randint(1, 30)),
+            timedelta(minutes=rng.randint(1, 30)),
+            timedelta(hours=rng.randint(1, 3)),
+            timedelta(hours=rng.randint(1, 10)),
+            timedelta(hours=rng.randint(1, 10)),
+            timedelta(hours=rng.randint(12, 30)),
+            timedelta(days=rng.randint(2, 8)),
+        ]
+    )
+
+
+def test_incremental_builds_equal_full_builds(twins, config: MetricsConfig):
+    incremental, full = twins
+    rng = random.Random(20261201)
+    names = statuses(incremental)
+    as_of = START
+    first = build_product_reports(incremental, ReportInputs.of(config, as_of))
+    assert first[PRODUCT_REPORTS[0]].extra["build"] == "full"
+    kinds: dict[str, list] = {"incremental": [], "full": []}
+    for step in range(STEPS):
+        for _ in range(rng.randint(1, 3)):
+            random_change(twins, rng, as_of, names, step * 10 + _)
+        as_of += advance(rng)
+        inputs = ReportInputs.of(config, as_of)
+        result = build_product_reports(incremental, inputs)[PRODUCT_REPORTS[0]]
+        kinds[result.extra["build"]].append(
+            (result.extra["build_reason"], result.extra["tasks_recomputed"])
+        )
+        build_product_reports(full, inputs, full=True)
+        got, want = table_rows(incremental), table_rows(full)
+        for table in ORDER:
+            assert got[table] == want[table], (step, table, result.extra)
+    assert len(kinds["incremental"]) >= STEPS // 3, kinds
