@@ -45,10 +45,13 @@ MAX_EMBEDDED_PNG_BYTES = 3_000_000
 
 class ReportConfig(dg.Config):
     """`as_of`: an ISO timestamp (UTC unless it says otherwise) the reports describe;
-    it overrides the configuration file's `as_of`. Default: the run's start."""
+    it overrides the configuration file's `as_of`. Default: the run's start.
+    `full_rebuild`: the product reports recompute every task instead of only the
+    changed ones (the daily `reports` schedule sets it)."""
 
     as_of: str | None = None
     batch_size: int = 2000
+    full_rebuild: bool = False
 
 
 def parse_as_of(value: str) -> datetime:
@@ -178,6 +181,7 @@ def product_reports(
     results = build_product_reports(
         warehouse.engine(),
         inputs,
+        full=config.full_rebuild,
         batch_size=config.batch_size,
         pictures_dir=tracker.settings().reports_dir,
     )

@@ -3,12 +3,17 @@
 Every `tracker_sync` run rebuilds the reports after the history, but some of
 their numbers move with time alone (the age of open tasks, the TTM of unfinished ones, the
 last full week of the activity report): a daily run at 06:00 UTC, with `as_of`
-left to default to the run's start, keeps them current.
+left to default to the run's start, keeps them current. It rebuilds the product
+reports in full (`full_rebuild`), the check on the incremental builds that the
+sensor's syncs trigger in between.
 """
 
 import dagster as dg
 
 from radiator_assets.assets.report_history import CURRENT_REPORTS
+
+#: the product reports (one multi-asset op) recompute every task
+FULL_REBUILD = {"ops": {"product_reports": {"config": {"full_rebuild": True}}}}
 
 reports_job = dg.define_asset_job(
     "reports",
@@ -26,4 +31,4 @@ reports_job = dg.define_asset_job(
 )
 def reports_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     day = context.scheduled_execution_time.date()
-    return dg.RunRequest(run_key=f"reports:{day.isoformat()}")
+    return dg.RunRequest(run_key=f"reports:{day.isoformat()}", run_config=FULL_REBUILD)

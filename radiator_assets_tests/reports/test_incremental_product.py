@@ -10,6 +10,7 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -151,13 +152,23 @@ def random_change(engines, rng: random.Random, as_of: datetime, names: list[str]
             "close",
             "linked",
             "author",
+            "soon",
+            "soon",
         ]
     )
-    target = pick(engines[0], rng, "queue = 'FULLSTACK'" if kind == "linked" else "queue = 'CPO'")
+    where = "queue = 'FULLSTACK'" if kind == "linked" else "queue = 'CPO'"
+    if kind == "soon":  # a task whose history ends before as_of
+        where += (
+            " AND id IN (SELECT task_id FROM tracker_task_history GROUP BY task_id "
+            f"HAVING max(start_date) < '{as_of.isoformat()}')"
+        )
+    target = pick(engines[0], rng, where)
     if target is None:
         return "none"
     key = target[1]
     moment = as_of + timedelta(minutes=rng.randint(-3000, 600))
+    if kind == "soon":  # stays after as_of that the next build's as_of passes
+        moment, kind = as_of + timedelta(seconds=rng.randint(1, 50)), "append"
     new = [rng.choice(names) for _ in range(rng.randint(1, 3))]
     if kind == "linked":
         new = ["Testing", "In Progress", "Testing"][: rng.randint(1, 3)]
@@ -269,3 +280,66 @@ def test_incremental_builds_equal_full_builds(twins, config: MetricsConfig):
         for table in ORDER:
             assert got[table] == want[table], (step, table, result.extra)
     assert len(kinds["incremental"]) >= STEPS // 3, kinds
+
+
+def test_full_is_chosen_when_it_must_be_and_nothing_changed_recomputes_nothing(
+    module_database, config: MetricsConfig
+):
+    engine = module_database()
+    load_org(engine, generate_org(seed=7, n_issues=80))
+    as_of = START
+
+    def build(when: datetime, cfg: MetricsConfig = config, **kw) -> dict:
+        result = build_product_reports(engine, ReportInputs.of(cfg, when), **kw)
+        return result[PRODUCT_REPORTS[0]].extra
+
+    assert build(as_of)["build_reason"] == "no previous build"
+    same = build(as_of)
+    assert (same["build"], same["tasks_recomputed"]) == ("incremental", 0)
+    assert build(as_of, full=True)["build_reason"] == "forced"
+    assert build(as_of - timedelta(minutes=1))["build_reason"] == "as_of went back"
+    changed = config.model_copy(update={"min_stay_seconds": config.min_stay_seconds + 60})
+    assert build(as_of, changed)["build_reason"] == "configuration changed"
+    assert build(as_of, changed)["tasks_recomputed"] == 0
+    monday = datetime(2025, 5, 19, 0, 0, 1, tzinfo=UTC)  # the flow gets a week
+    assert build(monday, changed)["build_reason"] == "grain changed"
+
+
+def test_the_daily_schedule_rebuilds_the_product_reports_in_full():
+    from radiator_assets.assets.reports import ReportConfig
+    from radiator_assets.automation.report_schedules import reports_schedule
+
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2025, 5, 1, 6, tzinfo=UTC)
+    )
+    request = reports_schedule(context)
+    op_config = request.run_config["ops"]["product_reports"]["config"]
+    assert ReportConfig(**op_config).full_rebuild is True
+    assert ReportConfig().full_rebuild is False
+
+
+def test_a_stay_that_as_of_passes_is_recomputed(module_database, config: MetricsConfig):
+    """A stay written before a build but starting after its as_of: the next build, whose
+    as_of passes it, recomputes the task (no fingerprint changed in between)."""
+    engine = module_database()
+    load_org(engine, generate_org(seed=9, n_issues=80))
+    as_of = START
+    build_product_reports(engine, ReportInputs.of(config, as_of))
+    with unit_of_work(engine) as conn:
+        task_id = conn.scalar(
+            sa.text(
+                "SELECT h.task_id FROM tracker_task_history h JOIN tracker_tasks t "
+                "ON t.id = h.task_id WHERE t.queue = 'CPO' GROUP BY h.task_id "
+                "HAVING max(h.start_date) < :a "
+                "ORDER BY h.task_id LIMIT 1"
+            ),
+            {"a": as_of - timedelta(days=1)},
+        )
+        add_stays(conn, task_id, as_of + timedelta(seconds=30), ["Done"], timedelta(hours=1))
+    build_product_reports(engine, ReportInputs.of(config, as_of))  # the stay is after as_of
+    later = ReportInputs.of(config, as_of + timedelta(minutes=1))
+    extra = build_product_reports(engine, later)[PRODUCT_REPORTS[0]].extra
+    assert extra["build"] == "incremental", extra
+    incremental = table_rows(engine)
+    build_product_reports(engine, later, full=True)
+    assert table_rows(engine) == incremental
