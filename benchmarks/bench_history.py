@@ -296,9 +296,9 @@ def insert_finished(engine: sa.Engine, table: str, drop: tuple[str, ...] = ()) -
 
 # --------------------------------------------------------------------------- the variants
 
-# The indexes revision 0009 dropped, as they were: `--compare-with` puts them back for the
+# The indexes revision 0008 dropped, as they were: `--compare-with` puts them back for the
 # build of the earlier revision, so that "before" is that revision's code on its schema.
-DROPPED_BY_0009 = {
+DROPPED_BY_0008 = {
     "ix_tracker_task_history_task_id_status": (
         f"CREATE INDEX ix_tracker_task_history_task_id_status ON {HISTORY} (task_id, status)"
     ),
@@ -382,7 +382,7 @@ def variants(engine: sa.Engine, args: argparse.Namespace) -> dict[str, Variant]:
         old = load_build_of(args.compare_with)
 
         def before() -> dict[str, Any]:
-            with with_indexes(engine, DROPPED_BY_0009):
+            with with_indexes(engine, DROPPED_BY_0008):
                 prepare(engine, keep_stays=False)
                 return timed_build(engine, old, batch_tasks=batch)
 

@@ -116,7 +116,7 @@ class TrackerTaskHistory(Base):
     end_date: Mapped[datetime | None] = mapped_column(TZ)
 
     __table_args__ = (
-        # Also the index of every lookup by task_id (and status): revision 0009 dropped the
+        # Also the index of every lookup by task_id (and status): revision 0008 dropped the
         # separate (task_id, status) one, and the one on tracker_id no query used.
         sa.UniqueConstraint("task_id", "status", "start_date"),
         sa.Index("ix_tracker_task_history_start_date_end_date", "start_date", "end_date"),

@@ -16,8 +16,8 @@ ix_tracker_task_history_start_date_end_date stays: status activity's two-week wi
 `DROP INDEX IF EXISTS`: an upgrade over a database where they are already gone does
 nothing. Downgrade recreates them through migration_ops (unless they exist).
 
-Revision ID: 0009
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from alembic import op
 from radiator_assets.storage import migration_ops as ops
 
-revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
