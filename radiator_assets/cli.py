@@ -134,6 +134,24 @@ def _sync(args: argparse.Namespace) -> int:
     return KEYS_NOT_FOUND if missing_keys_lines(outcome.metadata.get("tracker_issues", {})) else 0
 
 
+def _pictures(args: argparse.Namespace) -> int:
+    """Draw every report picture from the current report tables (a `pictures` run in this
+    process) and print their paths; pictures whose inputs did not change are kept."""
+    from radiator_assets.cli_output import RUNTIME_ERROR
+    from radiator_assets.runner import run_pictures
+
+    check_configuration(tracker=False)  # drawn from the warehouse: Tracker is not asked
+    outcome = run_pictures(log_level="DEBUG" if args.verbose else None)
+    if not outcome.success:
+        for failure in outcome.failures:
+            print(f"radiator: error: {failure.message} (step {failure.step})", file=sys.stderr)
+        return RUNTIME_ERROR
+    for path in sorted(map(str, outcome.pictures.values())):
+        print(path)
+    print(f"{outcome.redrawn} of {len(outcome.pictures)} redrawn (run {outcome.run_id})")
+    return 0
+
+
 def _given_issues(args: argparse.Namespace) -> dict[str, object] | None:
     """The `tracker_issues` config of `--keys FILE` / `--query Q` (None without them); the
     keys are read and checked here, before any work."""
@@ -344,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the whole log is always written to $RADIATOR_HOME/logs/sync-<run id>.log)",
     )
     sync.set_defaults(handler=_sync)
+
+    commands.add_parser(
+        "pictures",
+        help="draw every report picture from the current report tables (the report_pictures "
+        "asset, in this process; the sensor's syncs draw none) and print their paths",
+    ).set_defaults(handler=_pictures)
 
     partitions = commands.add_parser(
         "partitions",

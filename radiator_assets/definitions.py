@@ -10,6 +10,7 @@ import dagster as dg
 
 from radiator_assets.assets.delivery import DELIVERY_ASSETS
 from radiator_assets.assets.report_history import report_summary_history
+from radiator_assets.assets.report_pictures import report_pictures
 from radiator_assets.assets.reports import REPORT_ASSETS
 from radiator_assets.assets.tracker import TRACKER_ASSETS
 from radiator_assets.assets.tracker_checks import TRACKER_CHECKS
@@ -19,7 +20,7 @@ from radiator_assets.automation.delivery_sensors import (
     telegram_commands_sensor,
     telegram_reports_sensor,
 )
-from radiator_assets.automation.jobs import tracker_sync_job
+from radiator_assets.automation.jobs import pictures_job, tracker_sync_job
 from radiator_assets.automation.report_schedules import reports_job, reports_schedule
 from radiator_assets.automation.schedules import tracker_reconcile_schedule
 from radiator_assets.automation.sensors import tracker_changes_sensor
@@ -58,9 +59,9 @@ RESOURCES = build_resources()
 # `dagster-daemon` run; shown on each asset) stand in for freshness checks, which Dagster
 # 1.12 superseded. The reconcile schedule (02:00 UTC) materializes the issues, the current
 # month's changelog partition and the history every night, the reports schedule
-# (06:00 UTC) every report: each should be younger than the window. For the partitioned
-# changelog Dagster looks at its newest materialization of any partition (a successful
-# changelog step), as the journal check it replaces did.
+# (06:00 UTC) every report and the pictures: each should be younger than the window. For
+# the partitioned changelog Dagster looks at its newest materialization of any partition
+# (a successful changelog step), as the journal check it replaces did.
 FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=timedelta(hours=get_settings().freshness_max_age_hours)
 )
@@ -73,7 +74,7 @@ def with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
 # The weekly snapshot history only changes when someone backfills it, and delivery runs
 # only where it is configured: no freshness policy on either.
 ASSETS = [
-    *dg.map_asset_specs(with_freshness, [*TRACKER_ASSETS, *REPORT_ASSETS]),
+    *dg.map_asset_specs(with_freshness, [*TRACKER_ASSETS, *REPORT_ASSETS, report_pictures]),
     report_summary_history,
     *DELIVERY_ASSETS,
 ]
@@ -81,7 +82,7 @@ ASSETS = [
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=[*TRACKER_CHECKS],
-    jobs=[tracker_sync_job, reports_job, google_sheets_job],
+    jobs=[tracker_sync_job, reports_job, pictures_job, google_sheets_job],
     sensors=[
         tracker_changes_sensor,
         google_sheets_after_reports,

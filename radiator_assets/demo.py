@@ -2,9 +2,11 @@
 
 It starts the Tracker emulator with a generated organisation, uses the
 embedded PostgreSQL (or `RADIATOR_DATABASE_URL`), materializes every asset,
-lets the emulated organisation move on a day, syncs again incrementally,
-prints what changed and the TTM summary, and leaves the runs in the Dagster
-instance under `$RADIATOR_HOME/dagster` for `dagster dev` to show.
+lets the emulated organisation move on a day, syncs again incrementally (tables
+only, as the sensor's syncs), draws the pictures (a `pictures` run, as
+`radiator pictures`), prints what changed, the TTM summary and the pictures' paths,
+and leaves the runs in the Dagster instance under `$RADIATOR_HOME/dagster` for
+`dagster dev` to show.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sqlalchemy as sa
 
 from radiator_assets.cli_output import print_sync_summary, print_table
 from radiator_assets.emulator import Org, TrackerEmulator, generate_org
-from radiator_assets.runner import SyncOutcome, dagster_home, run_sync
+from radiator_assets.runner import SyncOutcome, dagster_home, run_pictures, run_sync
 from radiator_assets.settings import get_settings
 from radiator_assets.storage.engine import display_url, get_engine
 from radiator_assets.storage.migrations import ensure_migrated
@@ -101,13 +103,14 @@ def _ttm_summary(engine: sa.Engine) -> None:
     )
 
 
-def _pictures(outcome: SyncOutcome) -> list[str]:
-    return sorted(
-        str(value)
-        for meta in outcome.metadata.values()
-        for key, value in meta.items()
-        if key.startswith("picture_")
-    )
+def _pictures() -> list[str]:
+    """Draw the pictures from the tables the syncs built: their paths."""
+    outcome = run_pictures()
+    if not outcome.success:
+        for failure in outcome.failures:
+            print(f"radiator: error: {failure.message} (step {failure.step})", file=sys.stderr)
+        raise SystemExit(1)
+    return sorted(str(path) for path in outcome.pictures.values())
 
 
 def run_demo(options: DemoOptions) -> int:
@@ -136,11 +139,11 @@ def run_demo(options: DemoOptions) -> int:
             f"{len(created)} created ({', '.join(created)})"
         )
         emulator.reset_requests()
-        outcome = _sync("Incremental sync", since=None)
+        _sync("Incremental sync", since=None)
         print(f"requests the incremental sync made to Tracker: {len(emulator.requests)}")
 
     _ttm_summary(engine)
-    pictures = _pictures(outcome)
+    pictures = _pictures()
     print("\n== Pictures")
     for path in pictures:
         print(f"  {path}")

@@ -231,11 +231,11 @@ def nothing_to_sync(*, reports: bool) -> str | None:
 
 def _reports_current() -> bool:
     """Every report was materialized today (UTC), after the newest status history."""
-    from radiator_assets.assets.report_history import CURRENT_REPORTS
+    from radiator_assets.assets.report_pictures import CURRENT_REPORT_TABLES
     from radiator_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    report_keys = CURRENT_REPORTS.resolve(graph)
+    report_keys = CURRENT_REPORT_TABLES.resolve(graph)
     dagster_home()
     with dg.DagsterInstance.get() as instance:
         latest = instance.get_latest_materialization_events(
@@ -357,4 +357,58 @@ def run_sync(
         failures=_step_failures(result),
         journal=() if result.success else read_journal(engine, result.run_id),
         log_path=log_path,
+    )
+
+
+@dataclass(frozen=True)
+class PicturesOutcome:
+    """A `pictures` run in this process: whether it succeeded, and each picture's path and
+    whether it was redrawn (name -> (path, redrawn)), from report_pictures' metadata."""
+
+    success: bool
+    run_id: str
+    pictures: dict[str, Path]
+    redrawn: int
+    failures: tuple[StepFailure, ...] = ()
+
+
+def run_pictures(
+    *, instance: dg.DagsterInstance | None = None, log_level: str | None = None
+) -> PicturesOutcome:
+    """Materialize `report_pictures` (the `pictures` job) in this process: every picture
+    drawn from the committed report tables, kept when unchanged. The run shows in the UI
+    like the sensor's; `radiator pictures` and the demo call it."""
+    from radiator_assets.automation.jobs import in_process_run_tags, pictures_job
+    from radiator_assets.definitions import defs
+
+    ensure_migrated(get_engine())
+    own_instance = instance is None
+    if own_instance:
+        dagster_home()
+        instance = dg.DagsterInstance.get()
+    try:
+        result = defs.resolve_job_def(pictures_job.name).execute_in_process(
+            run_config={"loggers": {"console": {"config": {"log_level": log_level or "CRITICAL"}}}},
+            instance=instance,
+            tags=in_process_run_tags(),
+            raise_on_error=False,
+        )
+    finally:
+        if own_instance:
+            instance.dispose()
+    metadata: dict[str, Any] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization  # type: ignore[union-attr]
+        metadata = {k: _plain(v) for k, v in mat.metadata.items()}
+    pictures = {
+        key.removeprefix("picture_"): Path(str(value))
+        for key, value in metadata.items()
+        if key.startswith("picture_")
+    }
+    return PicturesOutcome(
+        result.success,
+        result.run_id,
+        pictures,
+        int(metadata.get("redrawn", 0)),
+        _step_failures(result),
     )

@@ -12,7 +12,8 @@ transaction, so the weeks done before a failure stay.
 
 The asset is partitioned and the other reports are not, so the jobs that
 rebuild the current reports leave it out (`CURRENT_REPORTS`). It carries no
-freshness policy: it only changes when someone backfills.
+freshness policy: it only changes when someone backfills. It draws nothing: the
+trend chart is `report_pictures`' (downstream of it).
 """
 
 from typing import Any
@@ -26,7 +27,6 @@ from radiator_assets.assets.reports import GROUP, KINDS, UPSTREAM, report_metada
 from radiator_assets.metrics.config import MetricsConfig
 from radiator_assets.reports.backfill import build_snapshot, week_end
 from radiator_assets.reports.common import ReportInputs, ReportResult
-from radiator_assets.reports.trends import render_trends
 from radiator_assets.resources import TrackerResource, WarehouseResource
 from radiator_assets.storage.report_models import ReportSummaryHistory
 
@@ -46,7 +46,7 @@ class HistoryConfig(dg.Config):
         "Snapshots of report_ttm_summary (and, in report_flow_history, WIP and throughput "
         "per team), one per UTC day (the newest build's); a partition adds the snapshot at "
         "its week's end. "
-        "Trend chart of TTM p85, DevLT p85 and WIP per team."
+        "Its trend chart (TTM p85, DevLT p85 and WIP per team): report_pictures."
     ),
 )
 def report_summary_history(
@@ -61,7 +61,6 @@ def report_summary_history(
         for key in context.partition_keys
     ]
     inputs, result = built[-1]
-    result.pictures["trends"] = str(render_trends(engine, inputs, tracker.settings().reports_dir))
     weeks = {key: week.rows for key, (_, week) in zip(context.partition_keys, built, strict=True)}
     metadata: dict[str, Any] = {
         **report_metadata(result, inputs),

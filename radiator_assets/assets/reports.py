@@ -1,15 +1,16 @@
-"""Report assets (group `reports`): the delivery-metric tables and their pictures.
+"""Report assets (group `reports`): the delivery-metric tables.
 
 The bodies are thin: they resolve `as_of` and the metrics configuration, call
 the builders of `radiator_assets.reports`, and turn what they return into
 metadata: row count, column schema, timings, a Markdown preview of the top rows,
-the thresholds crossed, and the pictures (path, plus the PNG embedded in
-Markdown so it shows in the UI in one click).
+the thresholds crossed. They draw nothing: the pictures are the `report_pictures`
+asset's (`radiator_assets.assets.report_pictures`), which `picture_metadata` here
+serves (path, plus the PNG embedded in Markdown so it shows in the UI in one click).
 
 `product_reports` is one multi-asset for report_ttm_details, report_ttm_summary,
 report_flow_weekly and report_aging_wip: they need the engine's metrics of every
 product task, computed once in one pass, and are replaced in one transaction.
-The reports have one automation path: every `tracker_sync` run (the sensor's,
+The report tables have one automation path: every `tracker_sync` run (the sensor's,
 the nightly reconciliation's, `radiator sync`'s) builds them after the history,
 and `as_of` defaults to the run's start, so the daily `reports` run (see
 `radiator_assets.automation.report_schedules`) keeps ages and unfinished TTMs
@@ -155,18 +156,18 @@ def _spec(name: str, description: str, deps: Sequence[Any] = ()) -> dg.AssetSpec
         _spec(
             SUMMARY,
             "Finished tasks per (period, team) and (period, lead): count, mean, median, p85, "
-            "max of TTM, TTD, Tail, DevLT and pause; over-threshold counts. Heatmaps of p85, "
-            "median and mean with a WiP column.",
+            "max of TTM, TTD, Tail, DevLT and pause; over-threshold counts (heatmaps: "
+            "report_pictures).",
         ),
         _spec(
             FLOW,
             "Per week and team: arrivals, throughput, WIP and tasks per status block at the "
-            "week's end (cumulative flow). Cumulative flow diagram.",
+            "week's end (cumulative flow; its diagram: report_pictures).",
         ),
         _spec(
             AGING,
             "Open product tasks: age in the current status and since work started, against "
-            "the team's p85 for that status. Aging-WIP scatter.",
+            "the team's p85 for that status (its scatter: report_pictures).",
         ),
     ],
     can_subset=False,
@@ -183,7 +184,6 @@ def product_reports(
         inputs,
         full=config.full_rebuild,
         batch_size=config.batch_size,
-        pictures_dir=tracker.settings().reports_dir,
     )
     for name in (DETAILS, SUMMARY, FLOW, AGING):
         yield dg.MaterializeResult(asset_key=name, metadata=report_metadata(results[name], inputs))
@@ -196,8 +196,8 @@ def product_reports(
     metadata=table_definition_metadata(REPORT_TABLES["report_status_activity"]),
     description=(
         "Product-queue status changes in the last full week and the week before, per author "
-        "and per team, with the trend; open tasks in discovery and delivery. Table picture "
-        "with trend arrows."
+        "and per team, with the trend; open tasks in discovery and delivery (its table "
+        "picture with trend arrows: report_pictures)."
     ),
 )
 def report_status_activity(
@@ -207,9 +207,7 @@ def report_status_activity(
     tracker: TrackerResource,
 ) -> dg.MaterializeResult:
     inputs = report_inputs(context, config, tracker.metrics_config())
-    result = build_status_activity(
-        warehouse.engine(), inputs, pictures_dir=tracker.settings().reports_dir
-    )
+    result = build_status_activity(warehouse.engine(), inputs)
     return dg.MaterializeResult(metadata=report_metadata(result, inputs))
 
 

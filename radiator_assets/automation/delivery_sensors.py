@@ -5,7 +5,12 @@
   run, so a failure to publish is that job's failure, never the reports'.
 * `telegram_reports_sensor`: when report_ttm_details has a materialization the cursor has
   not seen, and its run is over, posts what changed (`radiator_assets.delivery.
-  notification`), the pictures the reports recorded and the details CSV to each chat. The
+  notification`), the pictures and the details CSV to each chat. The pictures must be
+  drawn from the tables it delivers: those of a `report_pictures` materialization newer
+  than the report's (the daily `reports` run draws them after its tables); else, as after
+  the sensor's `tracker_sync` runs (tables only), it requests a `pictures` run for that
+  report (tag `radiator/pictures_for`) and waits for it; a pictures run that ended
+  without drawing them lets the report go without pictures, never with stale ones. The
   cursor holds the materialization's storage id, the snapshot the next change is
   measured against and, until every chat has it, the message and how far each chat got
   (`ChatDelivery`): a later tick sends each chat only what it has not had. A chat that
@@ -36,8 +41,9 @@ import dagster as dg
 
 from radiator_assets.assets.delivery import google_sheets_reports
 from radiator_assets.assets.partitions import current_partition_key
+from radiator_assets.assets.report_pictures import ASSET_NAME as PICTURES_ASSET
 from radiator_assets.assets.reports import parse_as_of
-from radiator_assets.automation.jobs import INCREMENTAL_RUN_TAGS, tracker_sync_job
+from radiator_assets.automation.jobs import INCREMENTAL_RUN_TAGS, pictures_job, tracker_sync_job
 from radiator_assets.automation.report_schedules import reports_job
 from radiator_assets.automation.sensors import AUTOMATION_RUN_CONFIG
 from radiator_assets.delivery.deliver import (
@@ -66,7 +72,6 @@ from radiator_assets.delivery.telegram import (
 )
 from radiator_assets.resources import TelegramResource, TrackerResource, WarehouseResource
 from radiator_assets.settings import DeliverySettings
-from radiator_assets.storage.report_models import REPORT_TABLES
 
 #: a tick must answer within Dagster's sensor timeout (60 s by default)
 TICK_SECONDS = 45.0
@@ -75,6 +80,8 @@ SENSOR_RETRY = RetryPolicy(attempts=3, max_wait_seconds=20.0)
 #: a command older than this is not obeyed (Telegram keeps updates for 24 h)
 COMMAND_MAX_AGE = 600.0
 REQUESTED_BY_TAG = "radiator/requested_by"
+#: tag of a `pictures` run the summary sensor requested: the report event it draws for
+PICTURES_FOR_TAG = "radiator/pictures_for"
 _OVER = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 HELP = "Команды: /sync — синхронизация с Tracker, /report — пересчёт отчётов, /status — статус"
 
@@ -102,19 +109,45 @@ def google_sheets_after_reports(context: dg.RunStatusSensorContext):
 # --------------------------------------------------------------------------- summary
 
 
-def _pictures(instance: dg.DagsterInstance) -> dict[str, Path]:
-    """The pictures the newest materialization of each report recorded (`picture_*`)."""
+def recorded_pictures(materialization: dg.AssetMaterialization) -> dict[str, Path]:
+    """The pictures a `report_pictures` materialization recorded (`picture_*`) that exist."""
     found: dict[str, Path] = {}
-    for name in REPORT_TABLES:
-        event = instance.get_latest_materialization_event(dg.AssetKey(name))
-        materialization = event.asset_materialization if event else None
-        if materialization is None:
-            continue
-        for key, value in materialization.metadata.items():
-            path = Path(str(getattr(value, "value", value)))
-            if key.startswith("picture_") and path.is_file():
-                found[key.removeprefix("picture_")] = path
+    for key, value in materialization.metadata.items():
+        path = Path(str(getattr(value, "value", value)))
+        if key.startswith("picture_") and path.is_file():
+            found[key.removeprefix("picture_")] = path
     return found
+
+
+@dataclass(frozen=True)
+class PicturesPending:
+    """The report's pictures are not drawn yet: why, and the run to request (if any)."""
+
+    reason: str
+    request: dg.RunRequest | None = None
+
+
+def pictures_of_report(
+    instance: dg.DagsterInstance, event: int
+) -> dict[str, Path] | PicturesPending:
+    """The pictures drawn from the tables of report event `event`: those of the newest
+    `report_pictures` materialization when it came after the event. Else the `pictures`
+    run tagged for this event: none yet, request it; under way, wait; over without a
+    newer materialization (failed, cancelled), no pictures (never older ones)."""
+    newest = instance.fetch_materializations(dg.AssetKey(PICTURES_ASSET), limit=1).records
+    if newest and newest[0].storage_id > event and newest[0].asset_materialization:
+        return recorded_pictures(newest[0].asset_materialization)
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={PICTURES_FOR_TAG: str(event)}), limit=1)
+    if not runs:
+        request = dg.RunRequest(
+            job_name=pictures_job.name,
+            run_key=f"pictures:{event}",
+            tags={PICTURES_FOR_TAG: str(event)},
+        )
+        return PicturesPending(f"drawing the pictures of report event {event} first", request)
+    if runs[0].status not in _OVER:
+        return PicturesPending(f"run {runs[0].run_id[:8]} is drawing the report's pictures")
+    return {}
 
 
 def _load_cursor(cursor: str | None) -> dict[str, Any]:
@@ -177,9 +210,13 @@ def _delivery_summary(chats: tuple[ChatId, ...], pending: "PendingReport", steps
 
 
 @dg.sensor(
+    jobs=[pictures_job],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Posts what changed, the pictures and the CSV to Telegram after new reports.",
+    description=(
+        "Posts what changed, the pictures and the CSV to Telegram after new reports "
+        "(requesting a pictures run first when the pictures are older than the tables)."
+    ),
 )
 def telegram_reports_sensor(
     context: dg.SensorEvaluationContext,
@@ -205,6 +242,14 @@ def telegram_reports_sensor(
     as_of = parse_as_of(str(getattr(as_of_value, "value", ""))) if as_of_value else None
     if as_of is None:
         return dg.SkipReason(f"the newest {CSV_REPORT} materialization records no as_of")
+    pictures = pictures_of_report(context.instance, record.storage_id)
+    if isinstance(pictures, PicturesPending):
+        context.log.info(pictures.reason)
+        if pictures.request is None:
+            return dg.SkipReason(pictures.reason)
+        return dg.SensorResult(run_requests=[pictures.request], cursor=context.cursor)
+    if not pictures:
+        context.log.warning(f"no pictures were drawn after report event {record.storage_id}")
     engine = warehouse.engine()
     pending = PendingReport.from_cursor(state) if state.get("event") == record.storage_id else None
     snapshot = state.get("snapshot")
@@ -215,7 +260,7 @@ def telegram_reports_sensor(
         snapshot = change.snapshot.to_json()
     chats = telegram.chats()
     with tempfile.TemporaryDirectory(prefix="radiator-telegram-") as tmp:
-        attachments = Attachments(_pictures(context.instance), write_details_csv(engine, Path(tmp)))
+        attachments = Attachments(pictures, write_details_csv(engine, Path(tmp)))
         steps = report_steps(pending.text, attachments)
         problem = None
         try:

@@ -9,19 +9,28 @@ from datetime import datetime
 import dagster as dg
 
 from radiator_assets.assets.partitions import current_partition_key, first_partition_key
-from radiator_assets.assets.report_history import CURRENT_REPORTS
+from radiator_assets.assets.report_pictures import CURRENT_REPORT_TABLES, report_pictures
 from radiator_assets.assets.tracker import GROUP as TRACKER_GROUP
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
+#: The sensor's job: tables only. Drawing the pictures (about 3 s, their inputs moving on
+#: nearly every sync) is left to the daily `reports` run and to `pictures_job`.
 tracker_sync_job = dg.define_asset_job(
     "tracker_sync",
-    selection=dg.AssetSelection.groups(TRACKER_GROUP) | CURRENT_REPORTS,
+    selection=dg.AssetSelection.groups(TRACKER_GROUP) | CURRENT_REPORT_TABLES,
     description=(
         "Issues, then their new changelog entries, then the stays they change, then the "
-        "reports (which blocking checks on the history hold back)."
+        "report tables (which blocking checks on the history hold back); no pictures."
     ),
+)
+
+#: The pictures on demand: `radiator pictures`, the Telegram sensor before it sends them.
+pictures_job = dg.define_asset_job(
+    "pictures",
+    selection=dg.AssetSelection.assets(report_pictures),
+    description="Draws every report picture from the committed report tables.",
 )
 
 

@@ -5,7 +5,9 @@ their numbers move with time alone (the age of open tasks, the TTM of unfinished
 last full week of the activity report): a daily run at 06:00 UTC, with `as_of`
 left to default to the run's start, keeps them current. It rebuilds the product
 reports in full (`full_rebuild`), the check on the incremental builds that the
-sensor's syncs trigger in between.
+sensor's syncs trigger in between. It is also the pictures' daily run: `CURRENT_REPORTS`
+holds `report_pictures`, drawn after the tables it depends on (the sensor's
+`tracker_sync` runs draw none).
 """
 
 import dagster as dg
@@ -18,7 +20,10 @@ FULL_REBUILD = {"ops": {"product_reports": {"config": {"full_rebuild": True}}}}
 reports_job = dg.define_asset_job(
     "reports",
     selection=CURRENT_REPORTS,
-    description="Every report table and picture, as of the run's start.",
+    description=(
+        "Every report table as of the run's start, then every picture (report_pictures) "
+        "drawn from them."
+    ),
 )
 
 

@@ -4,6 +4,9 @@ The same sheets and messages the Dagster asset and sensor send. `--dry-run` prin
 plan (sheets, rows, formatting requests; Bot API calls and the message) and sends
 nothing: it needs neither credentials nor a token. Without a previous snapshot (the
 sensor keeps it in its cursor), the Telegram summary counts the week before `--as-of`.
+Telegram first draws the pictures from the current report tables
+(`reports.drawing.draw_report_pictures`, the `report_pictures` asset's function; kept
+when unchanged), so it never sends pictures older than the tables, dry run included.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from radiator_assets.delivery.deliver import (
 from radiator_assets.delivery.notification import report_change, summary_text, write_details_csv
 from radiator_assets.delivery.sheets_api import Published, PublishError, publish
 from radiator_assets.metrics.config import MetricsConfig
+from radiator_assets.reports.common import ReportInputs
+from radiator_assets.reports.drawing import draw_report_pictures, tables_as_of
 from radiator_assets.resources import GoogleSheetsResource, TelegramResource
 from radiator_assets.settings import DeliverySettings
 
@@ -62,7 +67,8 @@ def deliver_telegram(
     telegram = TelegramResource()
     settings = telegram.settings()
     text = summary_text(report_change(engine, config, as_of, None))
-    pictures = {p.stem: p for p in sorted(Path(pictures_dir).glob("*.png"))}
+    inputs = ReportInputs.of(config, tables_as_of(engine) or as_of)
+    pictures = {p.name: p.path for p in draw_report_pictures(engine, inputs, pictures_dir)}
     with tempfile.TemporaryDirectory(prefix="radiator-deliver-") as tmp:
         attachments = Attachments(pictures, write_details_csv(engine, Path(tmp)))
         chats = telegram.chats()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,11 +38,9 @@ COUNTERS = (
 )
 
 
-def build_status_activity(
-    engine: Engine, inputs: ReportInputs, *, pictures_dir: Path | None = None
-) -> ReportResult:
-    """Replace report_status_activity; with `pictures_dir`, render its table picture
-    from the committed rows (matplotlib is imported only then, as in `product`)."""
+def build_status_activity(engine: Engine, inputs: ReportInputs) -> ReportResult:
+    """Replace report_status_activity (the table only: its picture is
+    `radiator_assets.reports.drawing`'s)."""
     started = time.perf_counter()
     config, as_of = inputs.config, inputs.as_of
     end = last_full_week_end(as_of)
@@ -109,13 +106,6 @@ def build_status_activity(
     ]
     result.extra = {"week_start": (end - WEEK).date().isoformat()}
     result.seconds["build"] = time.perf_counter() - started
-    if pictures_dir is not None:
-        from radiator_assets.reports.pictures import render_activity_pictures
-
-        drawn = time.perf_counter()
-        for name, path in render_activity_pictures(engine, inputs, pictures_dir).items():
-            result.pictures[name] = str(path)
-        result.seconds["pictures"] = time.perf_counter() - drawn
     return result
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -88,11 +87,10 @@ def build_product_reports(
     *,
     full: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    pictures_dir: Path | None = None,
     only_snapshot: bool = False,
 ) -> dict[str, ReportResult]:
-    """Bring the four product-queue reports and the snapshot of their as_of up to date;
-    with `pictures_dir`, render their PNGs.
+    """Bring the four product-queue reports and the snapshot of their as_of up to date
+    (tables only: their pictures are `radiator_assets.reports.drawing`'s).
 
     Incremental unless `full` (or `changes.plan_changes` decides a full build): only
     the changed tasks go through the engine, the aggregates move by their deltas;
@@ -100,8 +98,6 @@ def build_product_reports(
     (always in full) into temporary tables that shadow theirs
     (`history.shadow_tables`): only the snapshot is kept, the build state is not
     touched."""
-    if only_snapshot and pictures_dir is not None:
-        raise ValueError("a snapshot-only build draws no pictures: the reports are not kept")
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     with build_transaction(engine, FAMILY) as conn:
@@ -121,14 +117,6 @@ def build_product_reports(
         timings["aggregate"] = t3 - t2
     t4 = time.perf_counter()
     timings["commit"] = t4 - t3
-    if pictures_dir is not None:
-        from radiator_assets.reports.pictures import render_product_pictures
-        from radiator_assets.reports.trends import render_trends
-
-        for name, path in render_product_pictures(engine, inputs, pictures_dir).items():
-            results[name[0]].pictures[name[1]] = str(path)
-        results[SUMMARY].pictures["trends"] = str(render_trends(engine, inputs, pictures_dir))
-        timings["pictures"] = time.perf_counter() - t4
     build = {
         "build": "full" if change.full else "incremental",
         "build_reason": change.reason,

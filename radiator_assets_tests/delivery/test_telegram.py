@@ -237,13 +237,30 @@ def _report_resources(engine: Engine) -> dict:
     }
 
 
-def _report_event(instance: dg.DagsterInstance, picture: Path | None = None) -> None:
-    metadata: dict = {"as_of": "2025-04-01T00:00:00+00:00"}
+def _pictures_event(instance: dg.DagsterInstance, picture: Path | None = None) -> None:
+    """A report_pictures materialization (recording `picture` as `heatmap`)."""
+    metadata: dict = {"redrawn": 0 if picture is None else 1}
     if picture is not None:
         metadata["picture_heatmap"] = dg.MetadataValue.path(str(picture))
     instance.report_runless_asset_event(
-        dg.AssetMaterialization("report_ttm_details", metadata=metadata)
+        dg.AssetMaterialization("report_pictures", metadata=metadata)
     )
+
+
+def _report_event(
+    instance: dg.DagsterInstance, picture: Path | None = None, *, drawn: bool = True
+) -> int:
+    """A report_ttm_details materialization, then (`drawn`) the pictures drawn from it;
+    returns the report event's storage id."""
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "report_ttm_details", metadata={"as_of": "2025-04-01T00:00:00+00:00"}
+        )
+    )
+    records = instance.fetch_materializations(dg.AssetKey("report_ttm_details"), limit=1).records
+    if drawn:
+        _pictures_event(instance, picture)
+    return records[0].storage_id
 
 
 def _tick(engine: Engine, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
@@ -376,6 +393,78 @@ def test_a_429_longer_than_the_tick_defers_only_the_rest_of_that_chat(
         "sendDocument",
     ]
     assert "pending" not in json.loads(done.cursor)
+
+
+def test_pictures_older_than_the_report_are_drawn_first_never_sent(
+    ten: Engine,
+    delivery_env: None,
+    fake_telegram: FakeTelegram,
+    clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sync builds tables only: the pictures recorded before its report are stale. The
+    sensor requests a pictures run for that report and sends once it has drawn them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TELEGRAM_CHAT_IDS", "111")
+    stale, fresh = tmp_path / "stale.png", tmp_path / "fresh.png"
+    stale.write_bytes(photo_bytes())
+    fresh.write_bytes(photo_bytes())
+    instance = dg.DagsterInstance.ephemeral()
+    _pictures_event(instance, stale)  # the daily run's, before the sync
+    event = _report_event(instance, drawn=False)  # the sensor's sync: tables only
+
+    waiting = _tick(ten, instance, None)
+
+    assert fake_telegram.calls() == []
+    assert [(r.job_name, r.run_key, r.tags) for r in waiting.run_requests] == [
+        ("pictures", f"pictures:{event}", {"radiator/pictures_for": str(event)})
+    ]
+    assert waiting.cursor is None
+
+    _pictures_event(instance, fresh)  # the requested run drew them
+    sent = _tick(ten, instance, waiting.cursor)
+
+    assert _sent(fake_telegram, "111") == ["sendMessage", "sendPhoto", "sendDocument"]
+    photo = next(c for c in fake_telegram.calls() if c.method == "sendPhoto")
+    assert photo.files["photo"][0] == "fresh.png"
+    assert json.loads(sent.cursor)["event"] == event
+
+
+def test_a_report_whose_pictures_run_failed_goes_without_pictures(
+    ten: Engine,
+    delivery_env: None,
+    fake_telegram: FakeTelegram,
+    clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TELEGRAM_CHAT_IDS", "111")
+    stale = tmp_path / "stale.png"
+    stale.write_bytes(photo_bytes())
+    instance = dg.DagsterInstance.ephemeral()
+    _pictures_event(instance, stale)
+    event = _report_event(instance, drawn=False)
+
+    @dg.op
+    def draw_fails() -> None:
+        raise RuntimeError("no space left on device")
+
+    @dg.job
+    def pictures() -> None:
+        draw_fails()
+
+    run = pictures.execute_in_process(
+        instance=instance, tags={"radiator/pictures_for": str(event)}, raise_on_error=False
+    )
+    assert not run.success
+
+    result = _tick(ten, instance, None)
+
+    assert result.run_requests == []
+    assert _sent(fake_telegram, "111") == ["sendMessage", "sendDocument"]  # not the stale one
+    assert "pending" not in json.loads(result.cursor)
 
 
 class HungSession(requests.Session):
@@ -542,7 +631,11 @@ def test_dry_run_prints_the_plan_and_sends_nothing(
             "chat 111: sendMessage",
             "  Отчёты обновлены: на 2025-04-01 00:00 UTC",
         ]
-        assert "chat 111: sendPhoto ttm_heatmap (ttm_heatmap.png)" in out
+        # drawn from the tables it delivers (kept when unchanged), not the stray file
+        assert "chat 111: sendPhoto heatmap_p85 (ttm_heatmap_p85.png)" in out
+        assert "chat 111: sendPhoto trends (trends.png)" in out
+        assert not any("sendPhoto ttm_heatmap " in line for line in out)
+        assert (tmp_path / "status_activity.png").read_bytes()[:4] == b"\x89PNG"
         assert out[-1] == "chat -100222: sendDocument ttm_details.csv"
 
 

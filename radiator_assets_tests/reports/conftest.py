@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL, Engine
 from radiator_assets.metrics.config import MetricsConfig
 from radiator_assets.reports.activity import build_status_activity
 from radiator_assets.reports.common import ReportInputs
+from radiator_assets.reports.drawing import draw_report_pictures
 from radiator_assets.reports.product import build_product_reports
 from radiator_assets.reports.returns import build_testing_returns
 from radiator_assets.reports.time_in_status import build_time_in_status
@@ -26,11 +27,14 @@ from radiator_assets_tests.reports import fixture_ten
 def build_all(
     engine: Engine, config: MetricsConfig, as_of: datetime, pictures: Path | None = None
 ) -> dict[str, Any]:
+    """Build every report as of `as_of`; with `pictures`, then draw them there."""
     inputs = ReportInputs.of(config, as_of)
-    results: dict[str, Any] = dict(build_product_reports(engine, inputs, pictures_dir=pictures))
+    results: dict[str, Any] = dict(build_product_reports(engine, inputs))
     for build in (build_time_in_status, build_testing_returns, build_status_activity):
         result = build(engine, inputs)
         results[result.table] = result
+    if pictures is not None:
+        draw_report_pictures(engine, inputs, pictures)
     return results
 
 

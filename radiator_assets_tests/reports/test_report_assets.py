@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 from sqlalchemy.engine import URL
 
+from radiator_assets.assets.report_pictures import report_pictures
 from radiator_assets.assets.reports import REPORT_ASSETS, markdown_table, parse_as_of
 from radiator_assets.assets.tracker import TRACKER_ASSETS
 from radiator_assets.automation.jobs import partition_range_tags
@@ -66,7 +67,26 @@ def resources(database_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     emulator.stop()
 
 
-def test_tracker_and_reports_groups_materialize_with_report_metadata(
+PICTURES = {
+    "heatmap_p85": ("report_ttm_summary", "ttm_heatmap_p85.png"),
+    "heatmap_median": ("report_ttm_summary", "ttm_heatmap_median.png"),
+    "heatmap_mean": ("report_ttm_summary", "ttm_heatmap_mean.png"),
+    "cumulative_flow": ("report_flow_weekly", "cumulative_flow.png"),
+    "aging_wip": ("report_aging_wip", "aging_wip.png"),
+    "status_activity": ("report_status_activity", "status_activity.png"),
+    "trends": ("report_summary_history", "trends.png"),
+}
+
+
+def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    return {
+        m.asset_key.to_user_string(): m.metadata
+        for m in result.get_asset_materialization_events()
+        for m in [m.event_specific_data.materialization]  # type: ignore[union-attr]
+    }
+
+
+def test_report_tables_materialize_without_pictures_then_report_pictures_draws_them(
     resources: dict[str, dg.ConfigurableResource], tmp_path: Path
 ) -> None:
     report_config = {"config": {"as_of": AS_OF}}
@@ -85,11 +105,7 @@ def test_tracker_and_reports_groups_materialize_with_report_metadata(
         tags=partition_range_tags("2025-03-01", "2025-06-01"),
     )
     assert result.success
-    metadata = {
-        m.asset_key.to_user_string(): m.metadata
-        for m in result.get_asset_materialization_events()
-        for m in [m.event_specific_data.materialization]  # type: ignore[union-attr]
-    }
+    metadata = _metadata(result)
     assert set(REPORTS) <= set(metadata)
     details = metadata["report_ttm_details"]
     assert details["dagster/row_count"].value > 0
@@ -98,20 +114,56 @@ def test_tracker_and_reports_groups_materialize_with_report_metadata(
     assert details["preview"].value.startswith("| task_key |")
     assert isinstance(details["thresholds_crossed"].value, dict)
     assert any(key.startswith("seconds_") for key in details)
-    reports_dir = tmp_path.resolve() / "reports"
-    for asset, picture in (
-        ("report_ttm_summary", "heatmap_p85"),
-        ("report_ttm_summary", "heatmap_median"),
-        ("report_ttm_summary", "heatmap_mean"),
-        ("report_flow_weekly", "cumulative_flow"),
-        ("report_aging_wip", "aging_wip"),
-        ("report_status_activity", "status_activity"),
-    ):
-        path = Path(metadata[asset][f"picture_{picture}"].value)
-        assert path.parent == reports_dir and path.read_bytes()[:4] == b"\x89PNG"
-        assert metadata[asset][picture].value.startswith(f"![{picture}](data:image/png;base64,")
     for asset in REPORTS:
         assert metadata[asset]["dagster/row_count"].value >= 0
+        assert not any(key.startswith("picture_") for key in metadata[asset])
+    reports_dir = tmp_path.resolve() / "reports"
+    assert not list(reports_dir.glob("*.png"))  # the tables draw nothing
+
+    # the pictures, drawn from those tables, as of the as_of the tables describe
+    drawn = dg.materialize([report_pictures], resources=resources)
+    assert drawn.success
+    pictures = _metadata(drawn)["report_pictures"]
+    assert pictures["as_of"].value == "2025-05-01T00:00:00+00:00"
+    assert (pictures["redrawn"].value, pictures["kept"].value) == (7, 0)
+    assert sorted(p.name for p in reports_dir.glob("*.png")) == sorted(
+        file for _, file in PICTURES.values()
+    )
+    table = pictures["pictures"].value.splitlines()
+    assert table[0] == "| picture | report | file | drawn |"
+    assert sorted(table[2:]) == sorted(
+        f"| {name} | {report} | {file} | redrawn |" for name, (report, file) in PICTURES.items()
+    )
+    for name, (_, file) in PICTURES.items():
+        path = Path(pictures[f"picture_{name}"].value)
+        assert path == reports_dir / file and path.read_bytes()[:4] == b"\x89PNG"
+        assert pictures[name].value.startswith(f"![{name}](data:image/png;base64,")
+
+    # the same tables again: every picture is kept, and still listed
+    again = _metadata(dg.materialize([report_pictures], resources=resources))["report_pictures"]
+    assert (again["redrawn"].value, again["kept"].value) == (0, 7)
+    assert sorted(again["pictures"].value.splitlines()[2:]) == sorted(
+        f"| {name} | {report} | {file} | kept |" for name, (report, file) in PICTURES.items()
+    )
+    assert all(f"picture_{name}" in again for name in PICTURES)
+
+
+def test_the_sensor_job_builds_tables_only_and_the_daily_job_draws_the_pictures():
+    from radiator_assets.definitions import defs
+
+    pictures = dg.AssetKey("report_pictures")
+    sync_keys = defs.resolve_job_def("tracker_sync").asset_layer.executable_asset_keys
+    daily_keys = defs.resolve_job_def("reports").asset_layer.executable_asset_keys
+    assert pictures not in sync_keys
+    assert {dg.AssetKey(name) for name in REPORTS} <= sync_keys
+    assert daily_keys == {*(dg.AssetKey(name) for name in REPORTS), pictures}
+    assert defs.resolve_job_def("pictures").asset_layer.executable_asset_keys == {pictures}
+    node = defs.resolve_asset_graph().get(pictures)
+    assert node.group_name == "reports"
+    assert node.parent_keys == {
+        *(dg.AssetKey(name) for name in REPORTS[:5]),
+        dg.AssetKey("report_summary_history"),
+    }
 
 
 def test_reports_have_one_automation_path_the_sync_job_and_the_daily_schedule():
