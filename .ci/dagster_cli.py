@@ -5,8 +5,9 @@ the settings at it and at a fresh database (on `RADIATOR_TEST_DATABASE_URL`'s
 server, or the embedded one), then runs the lines between the README's
 `ci: dagster-cli` markers one command at a time in a scratch working directory
 whose `.venv` is this virtualenv: the first full sync, an incremental sync
-after Tracker moved on, the reports. After each, exit codes, row counts and
-the Dagster instance's runs and partitions are checked.
+after Tracker moved on, the report tables, the pictures, the named jobs. After
+each, exit codes, row counts, the pictures' files and the Dagster instance's runs
+and partitions are checked.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def database() -> tuple[str | None, sa.Engine | None, str]:
 
 
 def check(work: Path, env: dict[str, str], emulator: TrackerEmulator, first: datetime) -> None:
-    export, (first_sync, incremental, reports, sync_job, reports_job) = readme_commands()
+    export, (first_sync, incremental, reports, pictures, sync_job, reports_job) = readme_commands()
     home = work / ".radiator" / "dagster"
     engine = sa.create_engine(
         env.get("RADIATOR_DATABASE_URL")
@@ -154,12 +155,16 @@ def check(work: Path, env: dict[str, str], emulator: TrackerEmulator, first: dat
         scalar(engine, "SELECT count(*) FROM report_ttm_details") > 0,
         True,
     )
+    drawn = work / ".radiator" / "reports"
+    expect("pictures drawn by the table reports", sorted(drawn.glob("*.png")), [])
+    run(export, pictures, env, work)
+    expect("pictures drawn", len(list(drawn.glob("*.png"))), 7)
     run(export, sync_job, env, work)
     run(export, reports_job, env, work)
     with instance_at(home) as instance:
         runs = instance.get_runs()
         statuses = [r.status.value for r in reversed(runs)]
-        incremental_run = runs[3]
+        incremental_run = runs[4]
         jobs = [r.job_name for r in reversed(runs)]
         recorded = instance.get_materialized_partitions(dg.AssetKey("tracker_changelog"))
         logs = instance.all_logs(incremental_run.run_id)
@@ -169,8 +174,8 @@ def check(work: Path, env: dict[str, str], emulator: TrackerEmulator, first: dat
         f"  the incremental run's events: {len(logs)} ({event_bytes / 1e3:.1f} kB serialized; "
         f"{kinds['ASSET_MATERIALIZATION']} materializations)"
     )
-    expect("runs in the shared instance", statuses, ["SUCCESS"] * 5)
-    expect("their jobs", jobs, ["__ASSET_JOB"] * 3 + ["tracker_sync", "reports"])
+    expect("runs in the shared instance", statuses, ["SUCCESS"] * 6)
+    expect("their jobs", jobs, ["__ASSET_JOB"] * 4 + ["tracker_sync", "reports"])
     this_month = datetime.now(UTC).date().replace(day=1).isoformat()
     expect("incremental run's partition", incremental_run.tags.get("dagster/partition"), this_month)
     expect("changes made in Tracker", len(changed), 5)

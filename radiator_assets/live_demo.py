@@ -379,10 +379,11 @@ def _banner(
         "first one requests the first sync (every month since the organisation's first "
         'day); later ones skip ("run ... of tracker_sync is started", "nothing changed '
         'since ...") or request a sync of what changed.',
-        "  * Runs: the job tracker_sync's runs (ingestion, then the reports), each started by "
-        "the sensor.",
+        "  * Runs: the job tracker_sync's runs (ingestion, then the report tables), each "
+        "started by the sensor.",
         "  * Assets -> tracker_changelog: its monthly partitions turn materialized after the "
-        "first run; the report_* assets and their pictures follow.",
+        "first run; the report_* tables follow (report_pictures: Materialize, or "
+        "`radiator pictures`).",
         life,
     ]
     if stored:
