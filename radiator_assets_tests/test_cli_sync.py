@@ -156,3 +156,40 @@ def test_a_sync_with_nothing_changed_asks_tracker_once_and_starts_no_run(
         None,  # the first sync: a range of every month
         datetime.now(UTC).date().replace(day=1).isoformat(),
     }
+
+
+def test_radiator_pictures_draws_what_the_sync_did_not_and_keeps_what_did_not_change(
+    emulator: TrackerEmulator,
+    database_url: URL,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    point_cli_at(monkeypatch, tmp_path, database_url, emulator)
+    assert run_cli(capsys, "sync").code == 0  # tracker_sync: the report tables only
+    reports_dir = get_settings().reports_dir
+    assert not list(reports_dir.glob("*.png"))
+
+    drawn = run_cli(capsys, "pictures")
+
+    assert drawn.code == 0, drawn.err[-3000:]
+    paths = [Path(line) for line in drawn.out.splitlines() if line.endswith(".png")]
+    assert sorted(p.name for p in paths) == [
+        "aging_wip.png",
+        "cumulative_flow.png",
+        "status_activity.png",
+        "trends.png",
+        "ttm_heatmap_mean.png",
+        "ttm_heatmap_median.png",
+        "ttm_heatmap_p85.png",
+    ]
+    assert all(p.parent == reports_dir and p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+    assert drawn.out.splitlines()[-1].startswith("7 of 7 redrawn (run ")
+
+    again = run_cli(capsys, "pictures")
+    assert again.out.splitlines()[-1].startswith("0 of 7 redrawn (run ")
+    with dg.DagsterInstance.get() as instance:
+        jobs = [r.job_name for r in instance.get_runs()]
+    assert jobs == ["pictures", "pictures", "tracker_sync"]
+    # the pictures are no report table: a sync with nothing changed still starts no run
+    assert "nothing changed in Tracker since" in run_cli(capsys, "sync").out
