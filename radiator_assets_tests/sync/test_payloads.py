@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
 from radiator_assets.metrics.config import CustomFields
-from radiator_assets.sync.payloads import MalformedPayload, changelog_row, clean_json, issue_row
+from radiator_assets.sync.payloads import (
+    MalformedPayload,
+    changelog_row,
+    clean_json,
+    clean_json_text,
+    issue_row,
+)
 
 ISSUE = {
     "id": "5f0c1a2b3c4d5e6f7a8b9c0d",
@@ -128,3 +135,37 @@ def test_display_texts_are_cut_to_their_column_and_ids_are_refused() -> None:
     assert len(row["team"]) == 255 and row["team"].endswith("…")
     with pytest.raises(MalformedPayload, match="key is 70 characters, at most 64 fit"):
         issue_row({**ISSUE, "key": "K" * 70}, CustomFields())
+
+
+@pytest.mark.parametrize(
+    ("dirty", "clean"),
+    [
+        ({"a": "x\x00y"}, {"a": "xy"}),
+        ({"a": ["lone \ud800 surrogate"]}, {"a": ["lone \ufffd surrogate"]}),
+        ({"a": {"b": float("inf")}}, {"a": {"b": "inf"}}),
+        ({"a": float("-inf"), "n": 1}, {"a": "-inf", "n": 1}),
+        ({"a": float("nan")}, {"a": "nan"}),
+    ],
+)
+def test_each_kind_of_unstorable_value_is_found_and_cleaned(dirty, clean) -> None:
+    value, text = clean_json_text(dirty)
+    assert value == clean
+    assert json.loads(text) == value
+
+
+def test_clean_text_round_trips_to_the_same_value() -> None:
+    """The checking serialisation is the text COPY stores: it must read back as the
+    entry, escapes and all; a text that merely says NaN or \\u0000 is no number and no
+    NUL (it takes the slower cleaning path, and comes out unchanged)."""
+    entry = {
+        **ENTRY,
+        "note": 'back\\slash "q" \t\n\r ünïcödé 😀 \x7f\x1f\u2028',
+        "nums": [0, -1, 2.5, 1e20, 10**30, None, True],
+    }
+    value, text = clean_json_text(entry)
+    assert value is entry
+    assert json.loads(text) == entry
+    wordy = {**entry, "note": "NaN, Infinity and a literal \\u0000"}
+    value, text = clean_json_text(wordy)
+    assert value == wordy
+    assert json.loads(text) == wordy

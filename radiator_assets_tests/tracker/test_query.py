@@ -154,3 +154,37 @@ def test_incremental_query_refuses_negative_overlap():
 def test_a_timestamp_out_of_python_range_after_its_offset_is_invalid_not_a_crash():
     with pytest.raises(InvalidTrackerDatetime):
         parse_tracker_datetime("0001-01-01T00:00:00.000+0300")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-02T03:04:05.678+0000", datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)),
+        ("2024-01-02T03:04:05.678+0300", datetime(2024, 1, 2, 0, 4, 5, 678000, tzinfo=UTC)),
+        ("2024-01-02T03:04:05.678-0530", datetime(2024, 1, 2, 8, 34, 5, 678000, tzinfo=UTC)),
+        ("2024-01-01T01:00:00.000+0200", datetime(2023, 12, 31, 23, 0, tzinfo=UTC)),
+        ("2024-02-29T23:59:59.999-0000", datetime(2024, 2, 29, 23, 59, 59, 999000, tzinfo=UTC)),
+    ],
+)
+def test_the_canonical_shape_gives_the_same_instant_in_utc(text, expected):
+    """Tracker's own shape takes the fast path; the result is the very UTC instant, with
+    the `UTC` object itself as its zone."""
+    parsed = parse_tracker_datetime(text)
+    assert parsed == expected
+    assert parsed.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("2024-02-30T10:00:00.000+0000", "day is out of range"),
+        ("2024-13-01T10:00:00.000+0000", "month must be in 1..12"),
+        ("2024-01-01T24:00:00.000+0000", "hour must be in 0..23"),
+        ("2024-01-01T10:00:00.000+2400", "offset out of range"),
+        ("2024-01-01T10:00:00.000+0060", "offset out of range"),
+        ("0001-01-01T00:00:00.000+0300", "out of range"),
+    ],
+)
+def test_the_canonical_shape_with_impossible_values_is_refused_like_any_other(text, reason):
+    with pytest.raises(InvalidTrackerDatetime, match=f"not a valid Tracker timestamp.*{reason}"):
+        parse_tracker_datetime(text)
