@@ -154,10 +154,16 @@ class Transport:
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        # (scheme, host:port) -> proxies, CA bundle, cert, stream: the environment, read once
+        self._environments: dict[tuple[str, str], dict[str, Any]] = {}
 
     # --- secrets -----------------------------------------------------------
     def _headers(self, has_body: bool) -> dict[str, str]:
+        """The session's default headers (Accept-Encoding, Connection, ...) overridden by
+        ours, as `Session.request` merges them; built per request, so the token is kept
+        nowhere but in the `SecretStr`."""
         headers = {
+            **self.session.headers,
             "Authorization": f"{self._auth_scheme} {self._token.get_secret_value()}",
             self.org_header: self.org_id,
             "Accept": "application/json",
@@ -269,15 +275,7 @@ class Transport:
         body = None if json_body is None else json.dumps(json_body, ensure_ascii=False).encode()
         t0 = time.perf_counter()
         try:
-            response = self.session.request(
-                method,
-                url,
-                params=params,
-                data=body,
-                headers=self._headers(body is not None),
-                timeout=self.timeout,
-                allow_redirects=True,
-            )
+            response = self._send(method, url, params, body)
             content = response.content  # reads the whole body: truncation raises here
         except _TRANSIENT_EXCEPTIONS as exc:
             raise _Transient(f"{type(exc).__name__}: {self.redact(str(exc))[:300]}") from exc
@@ -311,6 +309,44 @@ class Transport:
                 f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After"))
             )
         raise TrackerHTTPError(endpoint, status, self._snippet(content))
+
+    def _send(self, method: str, url: str, params: Any, body: bytes | None) -> requests.Response:
+        """One exchange: a request prepared here, sent through `Session.send` (the session's
+        adapters and pool, redirects with the Authorization header dropped on a change of
+        host, cookies).
+
+        Decision: not `Session.request`, which for every request merged the session's
+        settings into new objects and read the proxy environment again (with `trust_env`,
+        `no_proxy` matching and a `.netrc` look-up): about a third of the client's CPU per
+        request, and the changelog fan-out sends one request per issue. The environment
+        (proxies, CA bundle) is read once per origin (`_environment`) and the headers and
+        cookies are merged as `Session.request` merges them. A `.netrc` entry no longer
+        replaces our Authorization header (it used to, silently)."""
+        prepared = requests.PreparedRequest()
+        prepared.prepare(
+            method=method,
+            url=url,
+            headers=self._headers(body is not None),
+            data=body,
+            params=params,
+            cookies=self.session.cookies,
+        )
+        assert prepared.url is not None  # prepare() always sets it
+        return self.session.send(
+            prepared, timeout=self.timeout, allow_redirects=True, **self._environment(prepared.url)
+        )
+
+    def _environment(self, url: str) -> dict[str, Any]:
+        """`Session.merge_environment_settings` for `url`'s origin (proxies, `no_proxy`,
+        `REQUESTS_CA_BUNDLE`, ...), looked up once per origin: the environment of a
+        running sync does not change. Without `trust_env` it is the session's own."""
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        settings = self._environments.get(origin)
+        if settings is None:
+            settings = self.session.merge_environment_settings(url, {}, None, None, None)
+            self._environments[origin] = settings
+        return settings
 
     def _parse(self, endpoint: str, content: bytes, expect_json: bool) -> Any:
         if not content.strip():

@@ -293,9 +293,9 @@ class RecordingSession(requests.Session):
         super().__init__()
         self.timeouts: list[object] = []
 
-    def request(self, *args, **kwargs):
+    def send(self, request, **kwargs):
         self.timeouts.append(kwargs.get("timeout"))
-        return super().request(*args, **kwargs)
+        return super().send(request, **kwargs)
 
 
 def test_every_request_has_connect_and_read_timeouts(tracker_emulator, tracker_client_factory):
@@ -335,3 +335,28 @@ def test_bytes_received_are_counted(tracker_emulator, tracker_client):
     tracker_client.get_issue(record.id)
     assert tracker_client.counters.since(before)["bytes_received"] > 200
     assert tracker_client.counters.since(before)["requests"] == 1
+
+
+def _refused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("bypassed", [False, True])
+def test_the_proxy_environment_is_honoured_with_trust_env(
+    tracker_emulator, tracker_client_factory, monkeypatch, bypassed
+):
+    """The environment is read once per origin, not per request, but still read: a proxy
+    that refuses connections stops the client unless `no_proxy` names the host."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{_refused_port()}")
+    monkeypatch.setenv("no_proxy", "127.0.0.1" if bypassed else "example.invalid")
+    client = tracker_client_factory(tracker_emulator, trust_env=True, max_retry_seconds=0.2)
+    if bypassed:
+        assert client.count("Queue: CPO") > 0
+        assert tracker_emulator.request_count("/_count$") == 1
+    else:
+        with pytest.raises(TrackerUnavailable, match="ProxyError"):
+            client.count("Queue: CPO")
