@@ -18,15 +18,31 @@ altogether would leave its report rows behind until the next full build.
 
 The temporary tables made here are dropped first if the transaction already
 has them (several refreshes may share one transaction) and at commit.
+
+`build_family` connects a report's full build and its refresh to the change
+detector (`reports.changes`): one transaction per build, `plan_changes`, then
+the full build or the refresh of `rep_changed_ids`, the tasks' recompute
+instants (computed in SQL by the report's own rule), and `record_build`.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
+from radiator_assets.reports.changes import (
+    ChangeSet,
+    begin_task_state,
+    build_transaction,
+    plan_changes,
+    record_build,
+)
+from radiator_assets.reports.common import ReportInputs, ReportResult
 from radiator_assets.reports.writing import REPORTS_WRITE_LOCK
 
 CHANGED_TASKS = "rep_changed_tasks"
@@ -83,3 +99,82 @@ def key_restriction(keys: str | None, column: str = "key") -> str:
 def lock_reports(conn: Connection) -> None:
     """Take the reports' write lock for the rest of the transaction (as `TableWriter`)."""
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": REPORTS_WRITE_LOCK})
+
+
+# --------------------------------------------------------------------------- incremental builds
+
+#: a report's full build, in the build's transaction (its table replaced)
+FullBuild = Callable[[Connection, ReportInputs], ReportResult]
+#: a report's refresh of the tasks of a changed-tasks table, in the build's transaction
+Refresh = Callable[[Connection, ReportInputs, str], ReportResult]
+#: the table of changed task ids `changes.plan_changes` fills
+CHANGED_IDS = "rep_changed_ids"
+
+
+@dataclass(frozen=True)
+class Family:
+    """One report's incremental build (`changes.py`'s contract): its family name, the
+    queues its rows read (None: every queue), its grain, how it builds in full and
+    refreshes, and an INSERT filling `rep_task_state(task_id, recompute_at)` for the
+    tasks of `{tasks}` (a SELECT of task ids) in SQL (None: nothing of the report
+    moves with as_of alone beyond the clipping `plan_changes` covers)."""
+
+    name: str
+    table: str
+    queues: Sequence[str] | None
+    grain: str
+    build_full: FullBuild
+    refresh: Refresh
+    recompute_sql: str | None = None
+    #: the report's table after the build: rows and preview (an incremental build's
+    #: refresh only knows its own rows)
+    stored: Callable[[Connection, ReportResult], None] | None = None
+
+
+def build_family(
+    engine: Engine, inputs: ReportInputs, family: Family, *, full: bool = False
+) -> ReportResult:
+    """Build `family`'s report in one transaction (`changes.build_transaction`): plan,
+    the full build or the refresh of `rep_changed_ids`, the recompute instants,
+    `record_build`. Decision: a build with no changed key runs no refresh (it would only
+    stage the attributes of every task to recompute nothing) but still records its as_of.
+    The result's `extra` says the build kind, its reason and the tasks recomputed."""
+    started = time.perf_counter()
+    with build_transaction(engine, family.name) as conn:
+        change = plan_changes(
+            conn,
+            inputs,
+            family=family.name,
+            queues=family.queues,
+            force_full=full,
+            grain=family.grain,
+        )
+        begin_task_state(conn)
+        result = _build_or_refresh(conn, inputs, family, change)
+        if family.recompute_sql is not None:
+            tasks = "SELECT task_id FROM rep_fp"
+            if not change.full:
+                tasks = f"SELECT task_id FROM {CHANGED_IDS}"
+            conn.execute(sa.text(family.recompute_sql.format(tasks=tasks)), {"as_of": inputs.as_of})
+        record_build(conn, inputs, change, family.grain)
+        if not change.full and family.stored is not None:
+            family.stored(conn, result)
+    result.extra.update(
+        {
+            "build": "full" if change.full else "incremental",
+            "build_reason": change.reason,
+            "tasks_recomputed": change.keys,
+        }
+    )
+    result.seconds["build"] = time.perf_counter() - started
+    return result
+
+
+def _build_or_refresh(
+    conn: Connection, inputs: ReportInputs, family: Family, change: ChangeSet
+) -> ReportResult:
+    if change.full:
+        return family.build_full(conn, inputs)
+    if change.keys == 0:
+        return ReportResult(family.table)
+    return family.refresh(conn, inputs, CHANGED_IDS)

@@ -28,12 +28,13 @@ from radiator_assets.reports.common import ReportInputs, ReportResult, TopN
 from radiator_assets.reports.loading import (
     DEFAULT_BATCH_SIZE,
     queue_params,
-    snapshot,
     task_filter,
     tune_for_reports,
 )
 from radiator_assets.reports.refreshing import (
     CHANGED_TASKS,
+    Family,
+    build_family,
     fresh_temp_table,
     key_restriction,
     lock_reports,
@@ -41,7 +42,6 @@ from radiator_assets.reports.refreshing import (
 )
 from radiator_assets.reports.writing import TableWriter, copy_rows
 from radiator_assets.storage.report_models import ReportTestingReturns
-from radiator_assets.storage.unit_of_work import unit_of_work
 
 SUBTASK_DEPTH = 6
 PREVIEW_ROWS = 10
@@ -397,28 +397,78 @@ def write_epic_rows(conn: Connection, epics: str | None) -> int:
     return conn.execute(sa.text(_EPIC_ROWS.format(restrict=restrict))).rowcount
 
 
-def build_testing_returns(
-    engine: Engine, inputs: ReportInputs, *, batch_size: int = DEFAULT_BATCH_SIZE
+def rebuild_testing_returns(
+    conn: Connection, inputs: ReportInputs, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> ReportResult:
-    """Replace report_testing_returns: one row per implementation-queue task
-    (`task_rows`), then one per epic, summed from them in SQL (`write_epic_rows`)."""
-    started = time.perf_counter()
+    """Replace report_testing_returns in the caller's transaction: one row per
+    implementation-queue task (`task_rows`, streamed from the same connection), then
+    one per epic, summed from them in SQL (`write_epic_rows`)."""
     table = ReportTestingReturns.__table__
     result = ReportResult(table.name)
     top = TopN(PREVIEW_ROWS, key=lambda row: row["returns_total"])
-    with snapshot(engine) as reader, unit_of_work(engine) as conn:
-        writer = TableWriter(conn, table)
-        for row in task_rows(reader, inputs, None, batch_size=batch_size):
-            writer.write_dict(row)
-            if row["returns_total"]:
-                top.add(row)
-        tasks = writer.close()
-        epics = write_epic_rows(conn, None)
+    writer = TableWriter(conn, table)
+    for row in task_rows(conn, inputs, None, batch_size=batch_size):
+        writer.write_dict(row)
+        if row["returns_total"]:
+            top.add(row)
+    tasks = writer.close()
+    epics = write_epic_rows(conn, None)
     result.rows = tasks + epics
     result.preview = [_preview(row) for row in top.items()]
     result.extra = {"epics": epics}
-    result.seconds["build"] = time.perf_counter() - started
     return result
+
+
+_STORED_PREVIEW = (
+    f"SELECT key, returns_total, {_RETURN_COLUMNS} FROM report_testing_returns "
+    "WHERE scope = 'task' AND returns_total > 0 ORDER BY returns_total DESC, key LIMIT :n"
+)
+
+
+def stored_summary(conn: Connection, result: ReportResult) -> None:
+    """The table's row and epic counts and preview, after an incremental build."""
+    counts = conn.execute(
+        sa.text(
+            "SELECT count(*), count(*) FILTER (WHERE scope = 'epic') FROM report_testing_returns"
+        )
+    ).one()
+    result.rows = counts[0]
+    result.extra["epics"] = counts[1]
+    preview = conn.execute(sa.text(_STORED_PREVIEW), {"n": PREVIEW_ROWS})
+    result.preview = [dict(r) for r in preview.mappings()]
+
+
+def testing_returns_family(batch_size: int = DEFAULT_BATCH_SIZE) -> Family:
+    """The incremental build of report_testing_returns. Queues: every queue, not only
+    the implementation queue: an epic row's title is its epic's task row, in any
+    queue, and a changed epic must reach `refresh_testing_returns` (which recomputes
+    the changed keys' epic rows). No recompute instants: the rows count stays
+    clipped to as_of and nothing else of as_of, so `plan_changes`' window rule
+    (a start or creation that as_of passed) is all."""
+    return Family(
+        name="testing_returns",
+        table=ReportTestingReturns.__table__.name,
+        queues=None,
+        grain="",
+        build_full=lambda conn, inputs: rebuild_testing_returns(
+            conn, inputs, batch_size=batch_size
+        ),
+        refresh=lambda conn, inputs, changed: refresh_testing_returns(conn, inputs, changed),
+        stored=stored_summary,
+    )
+
+
+def build_testing_returns(
+    engine: Engine,
+    inputs: ReportInputs,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    full: bool = False,
+) -> ReportResult:
+    """Bring report_testing_returns up to date: incremental (the changed tasks' rows
+    and their epics', `refresh_testing_returns`) unless `full` or the change detector
+    decides a full build (`refreshing.build_family`)."""
+    return build_family(engine, inputs, testing_returns_family(batch_size), full=full)
 
 
 def _preview(row: dict[str, Any]) -> dict[str, Any]:

@@ -51,12 +51,13 @@ from radiator_assets.reports.common import ReportInputs, ReportResult, TopN, mid
 from radiator_assets.reports.loading import (
     DEFAULT_BATCH_SIZE,
     TaskHistory,
-    snapshot,
     stream_tasks,
     tune_for_reports,
 )
 from radiator_assets.reports.refreshing import (
     CHANGED_TASKS,
+    Family,
+    build_family,
     fresh_temp_table,
     lock_reports,
     stage_changed_keys,
@@ -69,7 +70,6 @@ from radiator_assets.reports.returns import (
 )
 from radiator_assets.reports.writing import TableWriter, copy_rows
 from radiator_assets.storage.report_models import ReportSubepicReturns
-from radiator_assets.storage.unit_of_work import unit_of_work
 
 TABLE = ReportSubepicReturns.__table__
 PREVIEW_ROWS = 10
@@ -237,23 +237,80 @@ class Summary:
             self.top.add({c: row[c] for c in (*self.PREVIEW_COLUMNS, *WORKFLOW_COLUMNS)})
 
 
-def build_subepic_returns(
-    engine: Engine, inputs: ReportInputs, *, batch_size: int = DEFAULT_BATCH_SIZE
+def rebuild_subepic_returns(
+    conn: Connection, inputs: ReportInputs, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> ReportResult:
-    """Replace report_subepic_returns (one transaction; see the module docstring)."""
-    started = time.perf_counter()
+    """Replace report_subepic_returns in the caller's transaction (see the module
+    docstring)."""
     result = ReportResult(TABLE.name)
     summary = Summary()
-    with snapshot(engine) as reader, unit_of_work(engine) as conn:
-        prepare_attributes(reader, inputs)
-        writer = TableWriter(conn, TABLE)
-        for row in listed_rows(reader, inputs, batch_size):
-            writer.write_dict(row)
-            summary.add(row)
-        result.rows = writer.close()
+    prepare_attributes(conn, inputs)
+    writer = TableWriter(conn, TABLE)
+    for row in listed_rows(conn, inputs, batch_size):
+        writer.write_dict(row)
+        summary.add(row)
+    result.rows = writer.close()
     result.preview = summary.top.items()
-    result.extra = {"epics": len(summary.epics), "start_date": start_of(inputs).date().isoformat()}
-    result.seconds["build"] = time.perf_counter() - started
+    result.extra = {"epics": len(summary.epics)}
+    return result
+
+
+_STORED_PREVIEW = (
+    f"SELECT {', '.join((*Summary.PREVIEW_COLUMNS, *WORKFLOW_COLUMNS))} "
+    "FROM report_subepic_returns WHERE returns_total > 0 "
+    "ORDER BY returns_total DESC, task_key LIMIT :n"
+)
+
+
+def stored_summary(conn: Connection, result: ReportResult) -> None:
+    """The table's row and epic counts and preview, after an incremental build."""
+    counts = conn.execute(
+        sa.text("SELECT count(*), count(DISTINCT NULLIF(epic_key, '')) FROM report_subepic_returns")
+    ).one()
+    result.rows = counts[0]
+    result.extra["epics"] = counts[1]
+    preview = conn.execute(sa.text(_STORED_PREVIEW), {"n": PREVIEW_ROWS})
+    result.preview = [dict(r) for r in preview.mappings()]
+
+
+def subepic_returns_family(inputs: ReportInputs, batch_size: int = DEFAULT_BATCH_SIZE) -> Family:
+    """The incremental build of report_subepic_returns.
+
+    Queues: every queue: a row depends on its epic's task row (title, team, product
+    team, quarter, creation), in any queue, and a changed epic must reach
+    `refresh_subepic_returns` (which recomputes every listed task of the changed keys'
+    epics). Grain: the start date (rows listed from it on). No recompute instants: as_of
+    bounds the rows (tasks and epic rows created by it), the epics' month (the earliest
+    listed creation) and the returns (stays started by it): all instants that
+    `plan_changes`' window rule sees as_of pass; nothing counts time up to as_of."""
+    return Family(
+        name="subepic_returns",
+        table=TABLE.name,
+        queues=None,
+        grain=f"start {start_of(inputs).date().isoformat()}",
+        build_full=lambda conn, inputs: rebuild_subepic_returns(
+            conn, inputs, batch_size=batch_size
+        ),
+        refresh=lambda conn, inputs, changed: refresh_subepic_returns(
+            conn, inputs, changed, batch_size=batch_size
+        ),
+        stored=stored_summary,
+    )
+
+
+def build_subepic_returns(
+    engine: Engine,
+    inputs: ReportInputs,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    full: bool = False,
+) -> ReportResult:
+    """Bring report_subepic_returns up to date: incremental (the changed tasks and
+    their epics, `refresh_subepic_returns`) unless `full` or the change detector
+    decides a full build (`refreshing.build_family`)."""
+    family = subepic_returns_family(inputs, batch_size)
+    result = build_family(engine, inputs, family, full=full)
+    result.extra["start_date"] = start_of(inputs).date().isoformat()
     return result
 
 

@@ -53,6 +53,8 @@ from radiator_assets.reports.common import ReportInputs, ReportResult
 from radiator_assets.reports.loading import TaskHistory, task_filter, tune_for_reports
 from radiator_assets.reports.refreshing import (
     CHANGED_TASKS,
+    Family,
+    build_family,
     fresh_temp_table,
     key_restriction,
     lock_reports,
@@ -60,7 +62,6 @@ from radiator_assets.reports.refreshing import (
 )
 from radiator_assets.reports.writing import copy_rows
 from radiator_assets.storage.report_models import ReportTimeInStatus
-from radiator_assets.storage.unit_of_work import unit_of_work
 
 TABLE = ReportTimeInStatus.__table__
 COLUMNS = [c.name for c in TABLE.columns]
@@ -211,15 +212,60 @@ def write_rows(conn: Connection, inputs: ReportInputs, keys: str | None) -> Repo
     return result
 
 
-def build_time_in_status(engine: Engine, inputs: ReportInputs) -> ReportResult:
-    """Replace report_time_in_status (every queue)."""
-    started = time.perf_counter()
-    with unit_of_work(engine) as conn:
-        lock_reports(conn)
-        conn.execute(TABLE.delete())
-        result = write_rows(conn, inputs, None)
-    result.seconds["build"] = time.perf_counter() - started
-    return result
+def rebuild(conn: Connection, inputs: ReportInputs) -> ReportResult:
+    """Replace every row of report_time_in_status in the caller's transaction."""
+    lock_reports(conn)
+    conn.execute(TABLE.delete())
+    return write_rows(conn, inputs, None)
+
+
+def stored_summary(conn: Connection, result: ReportResult) -> None:
+    """The table's row count, task count and preview, after an incremental build."""
+    result.rows = conn.scalar(sa.text("SELECT count(*) FROM report_time_in_status"))
+    preview = conn.execute(sa.text(_PREVIEW.format(restrict="")), {"n": PREVIEW_ROWS})
+    result.preview = [dict(r) for r in preview.mappings()]
+    result.extra["tasks"] = conn.scalar(sa.text(_TASKS.format(restrict="")))
+
+
+#: `current_days` counts whole days from the start of the task's open last stay (not
+#: of its run: `per_status.current_start` is the last stay's start): it ticks over at
+#: start + (current_days + 1) days. A task whose last stay (at or before as_of, in
+#: `_ROWS`' (start, id) order) is closed has no as_of-dependent value (its last stay
+#: ending after as_of: the window rule of `plan_changes` sees as_of pass the end).
+#: Computed for every task of `{tasks}`, even a duplicate key's row `_ROWS` does not
+#: report: the key is recomputed once either way.
+RECOMPUTE_AT = f"""
+INSERT INTO rep_task_state (task_id, recompute_at)
+SELECT s.task_id,
+       s.start_date + ({_DAYS.format(end=":as_of", start="s.start_date")} + 1) * interval '1 day'
+FROM ({{tasks}}) c
+CROSS JOIN LATERAL (
+    SELECT h.task_id, h.start_date, h.end_date FROM tracker_task_history h
+    WHERE h.task_id = c.task_id AND h.start_date <= :as_of
+    ORDER BY h.start_date DESC, h.id DESC LIMIT 1
+) s
+WHERE s.end_date IS NULL OR s.end_date > :as_of
+"""
+
+FAMILY = Family(
+    name="time_in_status",
+    table=TABLE.name,
+    queues=None,
+    grain="",
+    build_full=rebuild,
+    refresh=lambda conn, inputs, changed: refresh_time_in_status(conn, inputs, changed),
+    recompute_sql=RECOMPUTE_AT,
+    stored=stored_summary,
+)
+
+
+def build_time_in_status(
+    engine: Engine, inputs: ReportInputs, *, full: bool = False
+) -> ReportResult:
+    """Bring report_time_in_status (every queue) up to date: incremental (only the
+    changed tasks' rows, `refresh_time_in_status`) unless `full` or the change
+    detector decides a full build (`refreshing.build_family`)."""
+    return build_family(engine, inputs, FAMILY, full=full)
 
 
 def refresh_time_in_status(

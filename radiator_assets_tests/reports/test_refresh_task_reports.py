@@ -58,7 +58,7 @@ def org_db(module_database: Callable[[], Engine]) -> Engine:
 
 def build_all(engine: Engine, inputs: ReportInputs) -> None:
     for build in BUILDS:
-        build(engine, inputs)
+        build(engine, inputs, full=True)
 
 
 def refresh_all(engine: Engine, inputs: ReportInputs, changed: set[int]) -> None:
