@@ -120,6 +120,8 @@ class TrackerTaskHistory(Base):
         # separate (task_id, status) one, and the one on tracker_id no query used.
         sa.UniqueConstraint("task_id", "status", "start_date"),
         sa.Index("ix_tracker_task_history_start_date_end_date", "start_date", "end_date"),
+        # The stays open at an instant (status activity, revision 0009): no end, or later.
+        sa.Index("ix_tracker_task_history_end_date", "end_date"),
     )
 
 

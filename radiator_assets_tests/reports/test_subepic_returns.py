@@ -264,8 +264,11 @@ def test_an_earlier_start_date_lets_earlier_tasks_set_the_epics_team_and_month(s
 
 
 def test_the_build_reports_its_rows_epics_and_start(seeded):
-    result = build_subepic_returns(seeded, ReportInputs.of(config(date(2025, 1, 15)), AS_OF))
-    assert (result.rows, result.extra) == (12, {"epics": 6, "start_date": "2025-01-15"})
+    inputs = ReportInputs.of(config(date(2025, 1, 15)), AS_OF)
+    result = build_subepic_returns(seeded, inputs, full=True)
+    shown = {k: result.extra[k] for k in ("epics", "start_date")}
+    assert (result.rows, shown) == (12, {"epics": 6, "start_date": "2025-01-15"})
+    assert (result.extra["build"], result.extra["build_reason"]) == ("full", "forced")
     assert [row["task_key"] for row in result.preview] == [
         "FULLSTACK-4",
         "FULLSTACK-1",

@@ -138,6 +138,8 @@ def test_the_history_indexes_no_query_used_are_dropped_also_when_one_is_gone_alr
 
     assert schema_differences(empty_engine) == []
     assert sorted(_index_names(empty_engine, "tracker_task_history").items()) == [
+        ("ix_tracker_task_history_end_date", ["end_date"]),  # revision 0009
+        ("ix_tracker_task_history_open", ["task_id"]),  # revision 0009 (partial, covering)
         ("ix_tracker_task_history_start_date_end_date", ["start_date", "end_date"]),
         (
             "uq_tracker_task_history_task_id_status_start_date",
