@@ -30,7 +30,9 @@ change the way a sync writes them, in one transaction: their history rows delete
 and inserted again with the open stay closed and one stay appended, their task
 row bumped (status, updated and synced instants); as_of moves on 5 minutes and the
 reports are built again, each with `full=False` when its builder takes that keyword
-(`inspect.signature`), otherwise in full, saying "incremental build not available".
+(`inspect.signature`), otherwise in full, saying "incremental build not available"
+(status activity is built whole by design, `WHOLE_BUILDS`: that is its incremental
+build). Each row shows the build kind, its reason and the tasks recomputed.
 The changelog is not written (the generated data has none).
 
 Verdicts printed: full build at most 20 s, at least 3x faster than the naive
@@ -83,9 +85,13 @@ BUILDS = (
     ("product", "ttm_details + ttm_summary + flow_weekly + aging_wip"),
     ("time_in_status", "time_in_status"),
     ("testing_returns", "testing_returns"),
+    ("subepic_returns", "subepic_returns"),
     ("status_activity", "status_activity"),
 )
 PICTURES = ("pictures", "report_pictures: 3 heatmaps, flow, aging, activity, trends (7 PNGs)")
+#: built whole by design, also after changes (one cheap statement, no change detection):
+#: their full build is their incremental one
+WHOLE_BUILDS = {"status_activity"}
 SPAN_DAYS = 900
 # tuned so a product task has about 20 stays on average
 PRODUCT_WALK = WalkProfile(
@@ -289,12 +295,14 @@ def _build(engine: sa.Engine, inputs: Any, what: str, job: dict[str, Any]) -> di
     from radiator_assets.reports.activity import build_status_activity
     from radiator_assets.reports.product import build_product_reports
     from radiator_assets.reports.returns import build_testing_returns
+    from radiator_assets.reports.subepic_returns import build_subepic_returns
     from radiator_assets.reports.time_in_status import build_time_in_status
 
     builder, kwargs = {
         "product": (build_product_reports, {}),
         "time_in_status": (build_time_in_status, {}),
         "testing_returns": (build_testing_returns, {}),
+        "subepic_returns": (build_subepic_returns, {}),
         "status_activity": (build_status_activity, {}),
     }[what]
     incremental = bool(job["incremental"]) and takes_full(builder)
@@ -302,10 +310,15 @@ def _build(engine: sa.Engine, inputs: Any, what: str, job: dict[str, Any]) -> di
         kwargs["full"] = False
     result = builder(engine, inputs, **kwargs)
     if what != "product":
-        return {"rows": result.rows, "incremental": incremental}
+        return {
+            "rows": result.rows,
+            "incremental": incremental or (bool(job["incremental"]) and what in WHOLE_BUILDS),
+            **_build_kind(result.extra),
+        }
     rows: dict[str, Any] = {k: v.rows for k, v in result.items()}
     rows["timings"] = {k: round(v, 2) for k, v in result["report_ttm_details"].seconds.items()}
     rows["incremental"] = incremental
+    rows.update(_build_kind(result["report_ttm_details"].extra))
     return rows
 
 
@@ -315,6 +328,12 @@ def _draw(engine: sa.Engine, inputs: Any, job: dict[str, Any]) -> dict[str, Any]
 
     drawn = draw_report_pictures(engine, inputs, Path(job["pictures"]))
     return {"pictures": len(drawn), "redrawn": sum(p.redrawn for p in drawn)}
+
+
+def _build_kind(extra: dict[str, Any]) -> dict[str, Any]:
+    """What an incremental-capable builder says of its build: kind, reason, tasks."""
+    keys = ("build", "build_reason", "tasks_recomputed")
+    return {k: extra[k] for k in keys if k in extra}
 
 
 def run_in_child(

@@ -47,8 +47,9 @@ MAX_EMBEDDED_PNG_BYTES = 3_000_000
 class ReportConfig(dg.Config):
     """`as_of`: an ISO timestamp (UTC unless it says otherwise) the reports describe;
     it overrides the configuration file's `as_of`. Default: the run's start.
-    `full_rebuild`: the product reports recompute every task instead of only the
-    changed ones (the daily `reports` schedule sets it)."""
+    `full_rebuild`: the report recomputes every task instead of only the changed ones
+    (incremental builds: `reports.changes`; the daily `reports` schedule sets it for
+    every report asset)."""
 
     as_of: str | None = None
     batch_size: int = 2000
@@ -207,6 +208,7 @@ def report_status_activity(
     tracker: TrackerResource,
 ) -> dg.MaterializeResult:
     inputs = report_inputs(context, config, tracker.metrics_config())
+    # always built whole (cheap: see `build_status_activity`), `full_rebuild` changes nothing
     result = build_status_activity(warehouse.engine(), inputs)
     return dg.MaterializeResult(metadata=report_metadata(result, inputs))
 
@@ -228,7 +230,7 @@ def report_time_in_status(
     tracker: TrackerResource,
 ) -> dg.MaterializeResult:
     inputs = report_inputs(context, config, tracker.metrics_config())
-    result = build_time_in_status(warehouse.engine(), inputs)
+    result = build_time_in_status(warehouse.engine(), inputs, full=config.full_rebuild)
     return dg.MaterializeResult(metadata=report_metadata(result, inputs))
 
 
@@ -249,7 +251,9 @@ def report_testing_returns(
     tracker: TrackerResource,
 ) -> dg.MaterializeResult:
     inputs = report_inputs(context, config, tracker.metrics_config())
-    result = build_testing_returns(warehouse.engine(), inputs, batch_size=config.batch_size)
+    result = build_testing_returns(
+        warehouse.engine(), inputs, batch_size=config.batch_size, full=config.full_rebuild
+    )
     return dg.MaterializeResult(metadata=report_metadata(result, inputs))
 
 
@@ -270,7 +274,9 @@ def report_subepic_returns(
     tracker: TrackerResource,
 ) -> dg.MaterializeResult:
     inputs = report_inputs(context, config, tracker.metrics_config())
-    result = build_subepic_returns(warehouse.engine(), inputs, batch_size=config.batch_size)
+    result = build_subepic_returns(
+        warehouse.engine(), inputs, batch_size=config.batch_size, full=config.full_rebuild
+    )
     return dg.MaterializeResult(metadata=report_metadata(result, inputs))
 
 

@@ -3,19 +3,22 @@
 Every `tracker_sync` run rebuilds the reports after the history, but some of
 their numbers move with time alone (the age of open tasks, the TTM of unfinished ones, the
 last full week of the activity report): a daily run at 06:00 UTC, with `as_of`
-left to default to the run's start, keeps them current. It rebuilds the product
-reports in full (`full_rebuild`), the check on the incremental builds that the
-sensor's syncs trigger in between. It is also the pictures' daily run: `CURRENT_REPORTS`
-holds `report_pictures`, drawn after the tables it depends on (the sensor's
-`tracker_sync` runs draw none).
+left to default to the run's start, keeps them current. It rebuilds every report
+asset in full (`full_rebuild` of each one's `ReportConfig`), the check on the
+incremental builds that the sensor's syncs trigger in between. It is also the
+pictures' daily run: `CURRENT_REPORTS` holds `report_pictures`, drawn after the
+tables it depends on (the sensor's `tracker_sync` runs draw none).
 """
 
 import dagster as dg
 
 from radiator_assets.assets.report_history import CURRENT_REPORTS
+from radiator_assets.assets.reports import REPORT_ASSETS
 
-#: the product reports (one multi-asset op) recompute every task
-FULL_REBUILD = {"ops": {"product_reports": {"config": {"full_rebuild": True}}}}
+#: every report asset's op (the product reports are one multi-asset op) recomputes every task
+FULL_REBUILD = {
+    "ops": {asset.op.name: {"config": {"full_rebuild": True}} for asset in REPORT_ASSETS}
+}
 
 reports_job = dg.define_asset_job(
     "reports",

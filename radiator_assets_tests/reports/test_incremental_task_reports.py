@@ -176,3 +176,18 @@ def test_an_open_stay_is_recomputed_when_its_day_ticks_over(module_database, con
     assert results["report_time_in_status"].extra["tasks_recomputed"] == ticked
     assert results["report_testing_returns"].extra["tasks_recomputed"] == 0
     assert results["report_subepic_returns"].extra["tasks_recomputed"] == 0
+
+
+def test_the_daily_schedule_rebuilds_every_report_asset_in_full():
+    import dagster as dg
+
+    from radiator_assets.assets.reports import REPORT_ASSETS, ReportConfig
+    from radiator_assets.automation.report_schedules import reports_schedule
+
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2025, 5, 1, 6, tzinfo=DEFAULT_NOW.tzinfo)
+    )
+    ops = reports_schedule(context).run_config["ops"]
+    assert set(ops) == {asset.op.name for asset in REPORT_ASSETS}
+    assert {"report_time_in_status", "report_testing_returns", "report_subepic_returns"} <= set(ops)
+    assert all(ReportConfig(**op["config"]).full_rebuild for op in ops.values())
