@@ -314,6 +314,7 @@ def _build(engine: sa.Engine, inputs: Any, what: str, job: dict[str, Any]) -> di
             "rows": result.rows,
             "incremental": incremental or (bool(job["incremental"]) and what in WHOLE_BUILDS),
             **_build_kind(result.extra),
+            "timings": {k: round(v, 2) for k, v in result.seconds.items()},
         }
     rows: dict[str, Any] = {k: v.rows for k, v in result.items()}
     rows["timings"] = {k: round(v, 2) for k, v in result["report_ttm_details"].seconds.items()}
