@@ -93,8 +93,17 @@ def add_implementation_tasks(engine: Engine) -> None:
             )
 
 
+def touch(conn, task_id: int) -> None:
+    """Write the task row, as the sync does in every transaction that writes its history
+    (`sync/history.py` claims it): the builds' fingerprint is the task row's xmin."""
+    conn.execute(
+        sa.text("UPDATE tracker_tasks SET history_stale = false WHERE id = :t"), {"t": task_id}
+    )
+
+
 def add_stays(conn, task_id: int, start: datetime, statuses: list[str], step: timedelta) -> None:
     """Append contiguous stays (the last open) from `start`, after closing the open one."""
+    touch(conn, task_id)
     conn.execute(
         sa.text(
             "UPDATE tracker_task_history SET end_date = :at WHERE task_id = :t AND end_date IS NULL"
@@ -186,6 +195,7 @@ def random_change(engines, rng: random.Random, as_of: datetime, names: list[str]
                 at = max(moment, (last or moment) + timedelta(minutes=1))
                 add_stays(conn, task_id, at, new, step)
             elif kind == "rewrite":
+                touch(conn, task_id)
                 conn.execute(
                     sa.text(
                         "UPDATE tracker_task_history SET status = :s, "
@@ -204,15 +214,16 @@ def random_change(engines, rng: random.Random, as_of: datetime, names: list[str]
                     sa.text("UPDATE tracker_tasks SET out_of_query_since = :m WHERE id = :t"),
                     {"t": task_id, "m": moment},
                 )
-            elif kind == "close":
-                conn.execute(
+            elif kind == "close":  # the sync closes a stay only by opening the next one
+                opened = conn.scalar(
                     sa.text(
-                        "UPDATE tracker_task_history "
-                        "SET end_date = start_date + interval '7 minutes' "
+                        "SELECT max(start_date) FROM tracker_task_history "
                         "WHERE task_id = :t AND end_date IS NULL"
                     ),
                     {"t": task_id},
                 )
+                if opened is not None:
+                    add_stays(conn, task_id, opened + timedelta(minutes=7), [status], step)
             elif kind == "author":
                 conn.execute(
                     sa.text("UPDATE tracker_tasks SET author = :a WHERE id = :t"),
