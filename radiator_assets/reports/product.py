@@ -17,6 +17,7 @@ the summary and the snapshot are rebuilt in SQL from the stored rows.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,7 +32,9 @@ from radiator_assets.reports.changes import (
     ChangeSet,
     begin_task_state,
     build_transaction,
+    full_reason,
     plan_changes,
+    previous_build,
     record_build,
     stored_states,
     write_task_states,
@@ -103,7 +106,7 @@ def build_product_reports(
     with build_transaction(engine, FAMILY) as conn:
         if only_snapshot:
             shadow_tables(conn, (*PRODUCT_REPORTS, STAY_DAYS))
-        change, grain, first = _plan(conn, inputs, full or only_snapshot)
+        change, grain, first = _plan(conn, inputs, full or only_snapshot, not only_snapshot)
         p85 = update_stay_days(conn, inputs, family=FAMILY, full=change.full)
         t1 = time.perf_counter()
         timings["prepare"] = t1 - t0
@@ -130,14 +133,20 @@ def build_product_reports(
 
 
 def _plan(
-    conn: Connection, inputs: ReportInputs, force_full: bool
+    conn: Connection, inputs: ReportInputs, force_full: bool, keep_state: bool
 ) -> tuple[ChangeSet, str, datetime | None]:
-    """Stage the linked returns and the author teams, then decide what to recompute."""
+    """Stage the linked returns and the author teams, then decide what to recompute.
+
+    The linked returns are counted again only for the linked tasks that changed since
+    the previous build when it may be incremental (`full_reason`); `keep_state`
+    (not for a snapshot-only build) stores the counts for the next build."""
     product = [inputs.config.queues.product]
-    prepare_linked_returns(conn, inputs)
     create_author_teams(conn, inputs)
     first = first_created(conn, as_of=inputs.as_of, queues=product)
     grain = product_grain(inputs, first)
+    previous = previous_build(conn, FAMILY)
+    since = None if full_reason(previous, inputs, grain, force_full) else previous.as_of
+    prepare_linked_returns(conn, inputs, since=since, store=keep_state)
     change = plan_changes(
         conn,
         inputs,
@@ -215,6 +224,26 @@ def _stream(
         collectors.tasks += len(batch)
 
 
+#: the teams, of `:teams`, that some product task's stored flow contribution names
+_TEAMS_WITH_TASKS = """
+SELECT t FROM unnest(CAST(:teams AS text[])) AS t
+WHERE EXISTS (
+    SELECT 1 FROM report_build_tasks b
+    WHERE b.family = :family AND jsonb_typeof(b.state -> 'f') = 'array'
+      AND b.state -> 'f' ->> 0 IS NOT DISTINCT FROM t
+)
+"""
+
+
+def flow_teams(conn: Connection, seen: Iterable[str | None]) -> set[str | None]:
+    """The flow's teams after an incremental build: those the collector has seen (the
+    stored table's and the recomputed tasks') that some task still contributes to.
+    Decision: an EXISTS per team, which stops at its first task, instead of a DISTINCT
+    over every stored state (0.12 s at 50k tasks); only a team that lost its last task
+    costs a whole scan."""
+    return set(conn.scalars(sa.text(_TEAMS_WITH_TASKS), {"teams": list(seen), "family": FAMILY}))
+
+
 def _finish(
     conn: Connection,
     inputs: ReportInputs,
@@ -234,16 +263,7 @@ def _finish(
         aging.refresh_p85(conn)
         results[DETAILS] = details.stored_result(conn, inputs)
         results[AGING] = aging.stored_result(conn)
-        teams = set(
-            conn.scalars(
-                sa.text(
-                    "SELECT DISTINCT state -> 'f' ->> 0 FROM report_build_tasks "
-                    "WHERE family = :family AND state -> 'f' IS NOT NULL "
-                    "AND jsonb_typeof(state -> 'f') = 'array'"
-                ),
-                {"family": FAMILY},
-            )
-        )
+        teams = flow_teams(conn, collectors.flow.arrivals.keys())
     results[FLOW] = collectors.flow.write(conn, teams)
     results[SUMMARY] = build_summary(conn, inputs)
     for table, rows in write_snapshot(conn, inputs).items():
