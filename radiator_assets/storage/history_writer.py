@@ -35,7 +35,9 @@ def upsert_stays(conn: Connection, rows: Sequence[StayRow]) -> int:
     """Insert stays; an existing `(task_id, status, start_date)` gets the new end date.
 
     Returns the number of rows sent. Idempotent: writing the same stays twice
-    leaves one row per stay.
+    leaves one row per stay. Used by tests and benchmarks only: it does not write the
+    task rows, which the sync's history build does (`sync/history.py`'s invariant), so
+    a caller whose stays feed report builds must update the task rows itself.
     """
     if not rows:
         return 0

@@ -9,6 +9,16 @@ Stay rules (../shared/spec/metrics.md): the first stay starts at the task's
 creation in the status the first status change came *from*; every status
 change opens a stay and closes the previous one; a task without status changes
 has one open stay in its current status. All in UTC (timestamptz).
+
+Invariant the incremental report builds rely on (`reports/changes.py`: a task's
+fingerprint is its task row's xmin): every transaction that writes a task's stays
+also writes its task row. Here the claim (`_CLAIM`, UPDATE ... SET history_stale =
+false) rewrites the row in the transaction that deletes and inserts the stays; a
+task's stays are deleted otherwise only with its row (ON DELETE CASCADE). A new
+writer of tracker_task_history must keep this (update the task row in the same
+transaction), or incremental builds will miss its changes. Likewise the derived
+stays are contiguous (a stay ends where the next starts, the last is open), which
+lets a build find the stays as_of passed from their starts alone.
 """
 
 from __future__ import annotations
