@@ -24,6 +24,7 @@ from radiator_assets_tests.reports.seed import load_org
 
 START = datetime(2025, 5, 15, 12, tzinfo=UTC)  # inside the org's history: clipping matters
 STEPS = 24
+DAY, MINUTE = timedelta(days=1), timedelta(minutes=1)
 ORDER = {
     "report_ttm_details": "task_key",
     "report_ttm_summary": "period, dimension, name",
@@ -58,8 +59,9 @@ def sql(engines: tuple[Engine, ...], statement: str, **params) -> None:
             conn.execute(sa.text(statement), params)
 
 
-def add_implementation_tasks(engine: Engine) -> None:
-    """FULLSTACK-1..6, each linked (relates) to a product task, with a testing return."""
+def add_implementation_tasks(engine: Engine, first: int = 1) -> None:
+    """FULLSTACK-`first`.. (six), each linked (relates) to a product task, with a testing
+    return."""
     with unit_of_work(engine) as conn:
         products = conn.execute(
             sa.text("SELECT tracker_id, key FROM tracker_tasks ORDER BY key LIMIT 6")
@@ -78,8 +80,8 @@ def add_implementation_tasks(engine: Engine) -> None:
                     ":created, :created) RETURNING id"
                 ),
                 {
-                    "tid": f"impl-{i}",
-                    "key": f"FULLSTACK-{i}",
+                    "tid": f"impl-{first + i - 1}",
+                    "key": f"FULLSTACK-{first + i - 1}",
                     "links": json.dumps([link]),
                     "created": START - timedelta(days=30),
                 },
@@ -354,3 +356,50 @@ def test_a_stay_that_as_of_passes_is_recomputed(module_database, config: Metrics
     incremental = table_rows(engine)
     build_product_reports(engine, later, full=True)
     assert table_rows(engine) == incremental
+
+
+def product_returns(engine: Engine, implementation_key: str) -> int:
+    """returns_testing of the product task `implementation_key` is linked to."""
+    with engine.connect() as conn:
+        return conn.scalar(
+            sa.text(
+                "SELECT d.returns_testing FROM report_ttm_details d JOIN tracker_tasks t "
+                "ON t.links @> jsonb_build_array(jsonb_build_object('object', "
+                "jsonb_build_object('key', d.task_key))) WHERE t.key = :k"
+            ),
+            {"k": implementation_key},
+        )
+
+
+def test_a_linked_tasks_new_stays_move_its_products_returns(module_database, config: MetricsConfig):
+    """Stays of a linked task written in the past (its fingerprint changes) and written
+    ahead of as_of (no fingerprint changes when as_of passes them) change the returns
+    of its product task as a full build has them."""
+    engine = module_database()
+    load_org(engine, generate_org(seed=11, n_issues=80))
+    add_implementation_tasks(engine, 9001)  # keys the organisation does not have
+    as_of = START
+
+    def build_and_compare(when: datetime) -> None:
+        inputs = ReportInputs.of(config, when)
+        extra = build_product_reports(engine, inputs)[PRODUCT_REPORTS[0]].extra
+        assert extra["build"] == "incremental", extra
+        incremental = table_rows(engine)
+        build_product_reports(engine, inputs, full=True)
+        assert table_rows(engine) == incremental
+
+    build_product_reports(engine, ReportInputs.of(config, as_of))
+    shown = [f"FULLSTACK-{i}" for i in range(9001, 9007)]
+    linked = next(k for k in shown if product_returns(engine, k) is not None)
+    returns = product_returns(engine, linked)
+    again = ["In Progress", "Testing"]
+    with unit_of_work(engine) as conn:
+        add_stays(conn, key_id(engine, linked), as_of - timedelta(days=1), again, DAY)
+    build_and_compare(as_of + timedelta(minutes=1))
+    assert product_returns(engine, linked) == returns + 1
+    with unit_of_work(engine) as conn:
+        add_stays(conn, key_id(engine, linked), as_of + timedelta(minutes=5), again, MINUTE)
+    build_and_compare(as_of + timedelta(minutes=2))
+    assert product_returns(engine, linked) == returns + 1
+    build_and_compare(as_of + timedelta(minutes=10))
+    assert product_returns(engine, linked) == returns + 2
