@@ -394,7 +394,7 @@ def test_a_linked_tasks_new_stays_move_its_products_returns(module_database, con
     returns = product_returns(engine, linked)
     again = ["In Progress", "Testing"]
     with unit_of_work(engine) as conn:
-        add_stays(conn, key_id(engine, linked), as_of - timedelta(days=1), again, DAY)
+        add_stays(conn, key_id(engine, linked), as_of - 2 * DAY, again, DAY)
     build_and_compare(as_of + timedelta(minutes=1))
     assert product_returns(engine, linked) == returns + 1
     with unit_of_work(engine) as conn:
