@@ -403,3 +403,22 @@ def test_a_linked_tasks_new_stays_move_its_products_returns(module_database, con
     assert product_returns(engine, linked) == returns + 1
     build_and_compare(as_of + timedelta(minutes=10))
     assert product_returns(engine, linked) == returns + 2
+    with unit_of_work(engine) as conn:  # the link goes: no stay changes
+        link = conn.scalar(sa.text("SELECT links FROM tracker_tasks WHERE key = :k"), {"k": linked})
+        conn.execute(sa.text("UPDATE tracker_tasks SET links = '[]' WHERE key = :k"), {"k": linked})
+    build_and_compare(as_of + timedelta(minutes=11))
+    assert product_returns(engine, linked) is None
+    with unit_of_work(engine) as conn:  # it comes back, stored on the product task's side
+        product = link[0]["object"]["key"]
+        back = [{"type": {"id": "relates"}, "object": {"key": linked}}]
+        conn.execute(
+            sa.text("UPDATE tracker_tasks SET links = links || CAST(:l AS jsonb) WHERE key = :k"),
+            {"k": product, "l": json.dumps(back)},
+        )
+    build_and_compare(as_of + timedelta(minutes=12))
+    with engine.connect() as conn:
+        shown = conn.scalar(
+            sa.text("SELECT returns_testing FROM report_ttm_details WHERE task_key = :k"),
+            {"k": product},
+        )
+    assert shown >= returns + 2
