@@ -11,7 +11,11 @@ Builds are incremental (`changes.py`): only the tasks that changed, or whose
 as_of-dependent values moved (`anchors.py`), go through the engine; their rows
 of report_ttm_details and report_aging_wip are replaced, report_flow_weekly and
 the stay histogram behind the aging p85 move by the tasks' stored contributions,
-the summary and the snapshot are rebuilt in SQL from the stored rows.
+the summary and the snapshot are rebuilt in SQL from the stored rows. The linked
+returns behind the details rows are incremental as well (`returns.prepare_linked_returns`:
+stored pairs while no task row's links, keys, parents or queues changed, stored counts
+of the linked tasks that did not change); a product task whose sum moved is recomputed
+(`RETURNS_CHANGED`).
 """
 
 from __future__ import annotations

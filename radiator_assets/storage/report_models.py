@@ -663,7 +663,7 @@ class ReportBuildTask(Base):
     task_key: Mapped[str] = mapped_column(sa.Text, info={"ru": "Ключ задачи"})
     fingerprint: Mapped[str] = mapped_column(
         sa.Text,
-        comment="task row xmin, count/sum(id)/sum(xmin) of its history",
+        comment="task row xmin (product:linked: a linked task's row xmin; product:pairs: empty)",
         info={"ru": "Отпечаток"},
     )
     state: Mapped[dict | None] = mapped_column(
