@@ -99,7 +99,10 @@ JOIN c hi ON hi.team = r.team AND hi.status = r.status
 
 # rep_task_state with each task's closed stays merged into its state "s": a new table
 # from a FULL JOIN, which replaces the old one (a task with stays but no row of the pass,
-# a key's older task, gets a row with only "s").
+# a key's older task, gets a row with only "s"). "s" is [[team, status, days, stays], ...]
+# in text (`_DELTA` reads them with ->>): one to_jsonb of a two-dimensional text array
+# per task costs less than half a jsonb_agg of jsonb_build_array per stay (1.0 s against
+# 2.3 s for the 685k (task, status, days) groups of 50k tasks).
 _STATES = """
 CREATE TEMP TABLE rep_task_state_merged ON COMMIT DROP AS
 SELECT COALESCE(t.task_id, s.task_id) AS task_id,
@@ -108,7 +111,7 @@ SELECT COALESCE(t.task_id, s.task_id) AS task_id,
        t.recompute_at
 FROM rep_task_state t
 FULL JOIN (
-    SELECT task_id, jsonb_agg(jsonb_build_array(team, status, days, stays)) AS stays
+    SELECT task_id, to_jsonb(array_agg(ARRAY[team, status, days::text, stays::text])) AS stays
     FROM rep_stay_days GROUP BY task_id
 ) s ON s.task_id = t.task_id;
 DROP TABLE rep_task_state;
