@@ -112,8 +112,17 @@ def statuses(conn: Connection) -> list[str]:
     )
 
 
+def touch_task(conn: Connection, task_id: int) -> None:
+    """Write the task row, as the sync does in every transaction that writes its stays:
+    incremental builds take the task row's xmin as the task's fingerprint (changes.py)."""
+    conn.execute(
+        sa.text("UPDATE tracker_tasks SET history_stale = false WHERE id = :t"), {"t": task_id}
+    )
+
+
 def append_stay(conn: Connection, rng: random.Random, task_id: int, at: datetime) -> None:
     """Close the task's open stay at `at` and open a new one there."""
+    touch_task(conn, task_id)
     last = conn.scalar(
         sa.text("SELECT max(start_date) FROM tracker_task_history WHERE task_id = :t"),
         {"t": task_id},
@@ -137,6 +146,7 @@ def append_stay(conn: Connection, rng: random.Random, task_id: int, at: datetime
 
 def rewrite_history(conn: Connection, rng: random.Random, task_id: int) -> None:
     """Drop one stay of the history (not the first) and let its predecessor span it."""
+    touch_task(conn, task_id)
     stays = conn.execute(
         sa.text(
             "SELECT id, end_date FROM tracker_task_history WHERE task_id = :t "
@@ -171,6 +181,7 @@ def add_task(conn: Connection, rng: random.Random, n: int, epic: str | None, at:
 
 
 def append_stay_at(conn: Connection, task_id: int, status: str, at: datetime) -> None:
+    touch_task(conn, task_id)
     conn.execute(
         sa.text(
             "UPDATE tracker_task_history SET end_date = :at WHERE task_id = :t AND end_date IS NULL"
