@@ -48,12 +48,12 @@ A task is recomputed when (`plan_changes`):
 * its stored `recompute_at` is at or before the new as_of (a floored day count to
   as_of ticks over, an open stay passes the short-stay length: the family says
   when, `reports/anchors.py` for the product reports);
-* as_of moved past one of its instants: created or a stay's start in [previous
-  as_of, as_of] (clipping to as_of changes what the engine sees). Decision: stay
-  ends are not searched (no index on end_date: it would cost every history write),
-  because in derived history (`sync/history.py`'s DERIVE_STAYS) a stay ends where
-  the task's next stay starts and the last stay is open, so an end in the window is
-  a start in the window; the starts come from the (start_date, end_date) index;
+* as_of moved past one of its instants: created, or a stay's start or end in
+  [previous as_of, as_of] (clipping to as_of changes what the engine sees). In
+  derived history (`sync/history.py`'s DERIVE_STAYS) a stay ends where the task's
+  next stay starts and the last stay is open, so an end in the window is also a
+  start in it; the ends are searched anyway (revision 0009's end_date index makes
+  that one more index range), so a history written otherwise is not missed;
 * the family names it (`extra_keys`, e.g. linked tasks whose returns changed).
 
 A full build is chosen when forced, when the family has no previous build, when
@@ -132,10 +132,13 @@ def config_hash(inputs: ReportInputs) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-# The tasks some stay of which starts in [previous as_of, as_of]: an index range scan.
+# The tasks some stay of which starts or ends in [previous as_of, as_of]: two index range
+# scans (the (start_date, end_date) index and revision 0009's end_date index).
 _MOVED = """
 CREATE TEMP TABLE rep_moved ON COMMIT DROP AS
-SELECT DISTINCT task_id FROM tracker_task_history WHERE start_date BETWEEN :previous AND :as_of
+SELECT task_id FROM tracker_task_history WHERE start_date BETWEEN :previous AND :as_of
+UNION
+SELECT task_id FROM tracker_task_history WHERE end_date BETWEEN :previous AND :as_of
 """
 
 _FINGERPRINTS = """
