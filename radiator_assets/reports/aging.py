@@ -132,7 +132,7 @@ def update_stay_days(
     over the stays (hashed) replaces the sort of all of them per group that
     percentile_cont needed."""
     params = {"as_of": inputs.as_of, "no_team": inputs.config.teams.no_team, "family": family}
-    changed = "" if full else " AND h.task_id IN (SELECT task_id FROM rep_changed_ids)"
+    changed = "" if full else " AND h.task_id = ANY(ARRAY(SELECT task_id FROM rep_changed_ids))"
     conn.execute(sa.text(_STAY_DAYS.format(changed=changed)), params)
     if full:
         conn.execute(sa.text("DELETE FROM report_aging_stay_days"))
