@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from radiator_assets.metrics.stays import floor_days
-from radiator_assets.reports.changes import Appender
 from radiator_assets.reports.common import ReportInputs, ReportResult, TopN
 from radiator_assets.reports.loading import queue_params, task_filter
 from radiator_assets.reports.task_view import TaskView
@@ -204,9 +203,7 @@ class AgingCollector:
         """`replace`: the table is replaced (a full build); else rows are appended."""
         self.inputs = inputs
         self.p85 = p85
-        self.writer = (
-            TableWriter(conn, TABLE, COLUMNS) if replace else Appender(conn, TABLE, COLUMNS)
-        )
+        self.writer = TableWriter(conn, TABLE, COLUMNS, replace=replace)
         self.oldest = TopN(PREVIEW_ROWS, key=lambda r: r["age_in_status"])
         self.over = 0
 

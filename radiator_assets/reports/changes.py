@@ -78,7 +78,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.reports.common import ReportInputs
 from radiator_assets.reports.loading import queue_params, task_filter, tune_for_reports
-from radiator_assets.reports.writing import DEFAULT_FLUSH_ROWS, REPORTS_WRITE_LOCK, copy_rows
+from radiator_assets.reports.writing import REPORTS_WRITE_LOCK, copy_rows
 
 #: above this share of the visible tasks changed, a full build is cheaper
 FULL_FRACTION = 0.25
@@ -318,29 +318,3 @@ def record_build(conn: Connection, inputs: ReportInputs, change: ChangeSet, grai
             "now": datetime.now(UTC),
         },
     )
-
-
-class Appender:
-    """Appends rows to `table` (COPY in batches) in the caller's transaction: the
-    incremental counterpart of `writing.TableWriter`, which replaces the table."""
-
-    def __init__(self, conn: Connection, table: sa.Table, columns: Sequence[str]) -> None:
-        self.conn = conn
-        self.table = table
-        self.columns = list(columns)
-        self.rows_written = 0
-        self._pending: list[list[Any]] = []
-
-    def write_dict(self, row: dict[str, Any]) -> None:
-        self._pending.append([row.get(c) for c in self.columns])
-        if len(self._pending) >= DEFAULT_FLUSH_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._pending:
-            self.rows_written += copy_rows(self.conn, self.table, self.columns, self._pending)
-            self._pending = []
-
-    def close(self) -> int:
-        self.flush()
-        return self.rows_written

@@ -32,7 +32,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from radiator_assets.reports.changes import Appender
 from radiator_assets.reports.common import ReportInputs, ReportResult, TopN
 from radiator_assets.reports.task_view import TaskView
 from radiator_assets.reports.writing import TableWriter
@@ -96,9 +95,7 @@ class DetailsCollector:
 
     def __init__(self, conn: Connection, inputs: ReportInputs, *, replace: bool = True) -> None:
         """`replace`: the table is replaced (a full build); else rows are appended."""
-        self.writer = (
-            TableWriter(conn, TABLE, COLUMNS) if replace else Appender(conn, TABLE, COLUMNS)
-        )
+        self.writer = TableWriter(conn, TABLE, COLUMNS, replace=replace)
         self.slowest = TopN(PREVIEW_ROWS, key=lambda r: (r["finished"], r["ttm"] or 0))
         thresholds = inputs.config.thresholds
         self.limits = {metric: thresholds.for_metric(metric) for metric in THRESHOLD_METRICS}

@@ -26,7 +26,9 @@ REPORTS_WRITE_LOCK = 7_202_614  # one lock for every report table: no order, no 
 
 class TableWriter:
     """Replaces `table`'s rows within the caller's transaction: DELETE on creation, then
-    rows are buffered and COPYed every `flush_rows` rows (and on `close`)."""
+    rows are buffered and COPYed every `flush_rows` rows (and on `close`). With
+    `replace=False` it only appends (an incremental build, which deleted the rows of the
+    tasks it recomputes itself)."""
 
     def __init__(
         self,
@@ -35,6 +37,7 @@ class TableWriter:
         columns: Sequence[str] | None = None,
         *,
         flush_rows: int = DEFAULT_FLUSH_ROWS,
+        replace: bool = True,
     ) -> None:
         self.conn = conn
         self.table = table
@@ -43,7 +46,8 @@ class TableWriter:
         self.rows_written = 0
         self._pending: list[Sequence[Any]] = []
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": REPORTS_WRITE_LOCK})
-        conn.execute(table.delete())
+        if replace:
+            conn.execute(table.delete())
 
     def write(self, row: Sequence[Any]) -> None:
         self._pending.append(row)
