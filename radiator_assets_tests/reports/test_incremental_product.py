@@ -49,7 +49,9 @@ def twins(module_database) -> tuple[Engine, Engine]:
     engines = (module_database(), module_database())
     for engine in engines:
         load_org(engine, org)
-        add_implementation_tasks(engine)
+        # keys the organisation does not have: a second live row under an existing key
+        # would let `key_id` pick different tasks in the two twins
+        add_implementation_tasks(engine, 9001)
     return engines
 
 
@@ -145,9 +147,12 @@ def pick(
     return tuple(rng.choice(rows)) if rows else None
 
 
-def key_id(engine: Engine, key: str) -> int:
+def key_id(engine: Engine, key: str) -> int | None:
     with engine.connect() as conn:
-        return conn.scalar(sa.text("SELECT id FROM tracker_tasks WHERE key = :k"), {"k": key})
+        ids = conn.scalars(sa.text("SELECT id FROM tracker_tasks WHERE key = :k"), {"k": key})
+        found = ids.all()
+    assert len(found) <= 1, f"{key} names {len(found)} task rows: the twins could differ"
+    return found[0] if found else None
 
 
 def random_change(engines, rng: random.Random, as_of: datetime, names: list[str], n: int) -> str:
