@@ -234,7 +234,9 @@ def test_dagster_watches_the_freshness_of_every_asset(deployment: Any) -> None:
     # none on the delivery asset (materialized only where Google Sheets is configured) nor on
     # the weekly history (it changes only when someone backfills it)
     unwatched = {"google_sheets_reports": None, "report_summary_history": None}
-    assert policies == {name: daily for name in ingestion | set(REPORT_TABLES)} | unwatched
+    # the pictures are watched like the tables they are drawn from (daily reports run)
+    watched = ingestion | set(REPORT_TABLES) | {"report_pictures"}
+    assert policies == {name: daily for name in watched} | unwatched
 
 
 WARNINGS_ON_LOAD = """

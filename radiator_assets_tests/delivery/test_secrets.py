@@ -68,8 +68,10 @@ def test_verbose_deliver_telegram_shows_no_token(
     ran = run_cli(capsys, "-v", "deliver", "telegram", "--as-of", "2025-04-01T00:00:00+00:00")
 
     assert ran.code == 0, ran.err
-    assert ran.out.strip().splitlines()[-1] == "sent to 1 chat(s): 2 Bot API calls"
-    assert [c.method for c in fake_telegram.calls()] == ["sendMessage", "sendDocument"]
+    # `deliver telegram` draws the seven pictures first and sends them with the report
+    assert ran.out.strip().splitlines()[-1] == "sent to 1 chat(s): 9 Bot API calls"
+    methods = [c.method for c in fake_telegram.calls()]
+    assert methods == ["sendMessage", *["sendPhoto"] * 7, "sendDocument"]
     log_file = (home / "logs" / "radiator.log").read_text()
     token_id = BOT_TOKEN.split(":")[1]
     for text in (ran.out, ran.err, log_file):
