@@ -127,8 +127,6 @@ def report_metadata(result: ReportResult, inputs: ReportInputs) -> dict[str, Any
     }
     for key, value in result.extra.items():
         metadata[key] = value if isinstance(value, int | float | str) else str(value)
-    for name, path in result.pictures.items():
-        metadata.update(picture_metadata(name, path))
     return metadata
 
 

@@ -78,7 +78,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from radiator_assets.reports.common import ReportInputs
 from radiator_assets.reports.loading import queue_params, task_filter, tune_for_reports
-from radiator_assets.reports.writing import REPORTS_WRITE_LOCK, copy_rows
+from radiator_assets.reports.writing import copy_rows, lock_reports
 
 #: above this share of the visible tasks changed, a full build is cheaper
 FULL_FRACTION = 0.25
@@ -118,7 +118,7 @@ def build_transaction(engine: Engine, family: str) -> Iterator[Connection]:
             with rr.begin():
                 rr.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
                 tune_for_reports(rr)
-                rr.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": REPORTS_WRITE_LOCK})
+                lock_reports(rr)
                 yield rr
         finally:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), lock)

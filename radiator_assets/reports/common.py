@@ -40,8 +40,6 @@ class ReportResult:
     preview: list[dict[str, Any]] = field(default_factory=list)
     #: "what crossed which threshold" counts, e.g. {"ttm > 180": 3}
     thresholds: dict[str, int] = field(default_factory=dict)
-    #: picture name -> PNG path
-    pictures: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -43,7 +43,6 @@ from radiator_assets.reports.changes import (
     record_build,
 )
 from radiator_assets.reports.common import ReportInputs, ReportResult
-from radiator_assets.reports.writing import REPORTS_WRITE_LOCK
 
 CHANGED_TASKS = "rep_changed_tasks"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -94,11 +93,6 @@ def key_restriction(keys: str | None, column: str = "key") -> str:
     if keys is None:
         return ""
     return f" AND {column} = ANY(ARRAY(SELECT key FROM {checked_name(keys)}))"
-
-
-def lock_reports(conn: Connection) -> None:
-    """Take the reports' write lock for the rest of the transaction (as `TableWriter`)."""
-    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": REPORTS_WRITE_LOCK})
 
 
 # --------------------------------------------------------------------------- incremental builds

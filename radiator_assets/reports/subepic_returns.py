@@ -59,7 +59,6 @@ from radiator_assets.reports.refreshing import (
     Family,
     build_family,
     fresh_temp_table,
-    lock_reports,
     stage_changed_keys,
 )
 from radiator_assets.reports.returns import (
@@ -68,7 +67,7 @@ from radiator_assets.reports.returns import (
     run_script,
     task_workflow_returns,
 )
-from radiator_assets.reports.writing import TableWriter, copy_rows
+from radiator_assets.reports.writing import TableWriter, copy_rows, lock_reports
 from radiator_assets.storage.report_models import ReportSubepicReturns
 
 TABLE = ReportSubepicReturns.__table__

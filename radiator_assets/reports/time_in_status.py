@@ -57,10 +57,9 @@ from radiator_assets.reports.refreshing import (
     build_family,
     fresh_temp_table,
     key_restriction,
-    lock_reports,
     stage_changed_keys,
 )
-from radiator_assets.reports.writing import copy_rows
+from radiator_assets.reports.writing import copy_rows, lock_reports
 from radiator_assets.storage.report_models import ReportTimeInStatus
 
 TABLE = ReportTimeInStatus.__table__

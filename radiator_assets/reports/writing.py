@@ -24,6 +24,12 @@ DEFAULT_FLUSH_ROWS = 5000
 REPORTS_WRITE_LOCK = 7_202_614  # one lock for every report table: no order, no deadlock
 
 
+def lock_reports(conn: Connection) -> None:
+    """Take the reports' write lock for the rest of the transaction: every writer of a
+    report table (a full build's `TableWriter`, an incremental build, a refresh) holds it."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": REPORTS_WRITE_LOCK})
+
+
 class TableWriter:
     """Replaces `table`'s rows within the caller's transaction: DELETE on creation, then
     rows are buffered and COPYed every `flush_rows` rows (and on `close`). With
@@ -45,7 +51,7 @@ class TableWriter:
         self.flush_rows = flush_rows
         self.rows_written = 0
         self._pending: list[Sequence[Any]] = []
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": REPORTS_WRITE_LOCK})
+        lock_reports(conn)
         if replace:
             conn.execute(table.delete())
 
