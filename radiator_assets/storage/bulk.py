@@ -36,6 +36,16 @@ class SerialisedJson(dict[str, Any]):
         self.json_text = json_text
 
 
+def serialise_json(value: Any) -> str:
+    """The engine's JSON serialiser for bound JSON/JSONB parameters (`engine.create_engine`):
+    a `SerialisedJson`'s own text, anything else by `json.dumps` (SQLAlchemy's default). An
+    issue row's `full_data` (some 5 KB) was serialised twice, once to check it is storable
+    and once more when bound to the upsert."""
+    if type(value) is SerialisedJson:
+        return value.json_text
+    return json.dumps(value)
+
+
 def _escape(text: str) -> str:
     """Backslash, tab and line breaks escaped for COPY's text format. Chained `replace`
     (C loops) rather than `str.translate` with a dict, which costs a Python-level lookup

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 
 from radiator_assets.settings import Settings, get_settings
 from radiator_assets.storage import embedded
+from radiator_assets.storage.bulk import serialise_json
 from radiator_assets.storage.unit_of_work import install_error_logging
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,9 @@ def display_url(url: URL) -> str:
 
 
 def create_engine(url: URL) -> Engine:
-    """An engine whose failing statements are logged with SQL and parameters."""
-    engine = sa.create_engine(url, pool_pre_ping=True, future=True)
+    """An engine whose failing statements are logged with SQL and parameters, and whose
+    JSON parameters reuse the text a `SerialisedJson` carries (`bulk.serialise_json`)."""
+    engine = sa.create_engine(url, pool_pre_ping=True, future=True, json_serializer=serialise_json)
     install_error_logging(engine)
     return engine
 

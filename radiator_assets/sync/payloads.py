@@ -203,7 +203,7 @@ def _scalar_id(value: Any, what: str, field: str) -> str:
 def _issue_row(issue: dict[str, Any], fields: CustomFields) -> dict[str, Any]:
     if not isinstance(issue, dict):
         raise MalformedPayload(f"an issue must be a JSON object, got {type(issue).__name__}")
-    issue = clean_json(issue)
+    issue, issue_text = clean_json_text(issue)
     tracker_id = issue.get("id")
     key = issue.get("key")
     if not tracker_id or not key:
@@ -239,7 +239,7 @@ def _issue_row(issue: dict[str, Any], fields: CustomFields) -> dict[str, Any]:
         "parent_key": _identifier(table, "parent_key", _key_of(issue.get("parent")), what),
         "epic_key": _identifier(table, "epic_key", _key_of(issue.get("epic")), what),
         "links": links if isinstance(links, list) else [],
-        "full_data": issue,
+        "full_data": SerialisedJson(issue, issue_text),
         "created_at": _timestamp(issue, "createdAt", what, required=True),
         "task_updated_at": _timestamp(issue, "updatedAt", what, required=True),
     }
